@@ -1,0 +1,24 @@
+"""The ``pixelboard`` command line: thin click commands over the library.
+
+Every ``PixelboardError`` becomes a one-line ``Error: ...`` with exit status 2; Ctrl-C says what
+was kept. Commands live in ``pixelboard/commands/``, one module each.
+"""
+
+from __future__ import annotations
+
+import click
+
+from pixelboard.commands import featurize_cmd, listing
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(package_name="pixelboard")
+def main():
+    """pixelboard: pretrained CNN embeddings once, then a DataRobot-style leaderboard of blueprints."""
+
+
+main.add_command(featurize_cmd.featurize)
+main.add_command(listing.list_command)
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

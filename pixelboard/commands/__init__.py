@@ -1,0 +1,1 @@
+"""One module per command; ``pixelboard.cli`` assembles them into the click group."""

@@ -1,0 +1,53 @@
+"""Options and error handling shared by every command."""
+
+from __future__ import annotations
+
+import functools
+import sys
+
+import click
+
+from pixelboard.errors import PixelboardError
+from pixelboard.project import DEFAULT_PROJECT
+
+DEFAULT_BACKBONES = "efficientnet_lite0,grayscale20"
+
+
+def friendly_errors(command):
+    """Turn library errors into one line and an exit code instead of a traceback."""
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except PixelboardError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            click.echo("Interrupted: finished work is saved; run the same command again to resume.", err=True)
+            sys.exit(130)
+    return wrapper
+
+
+def project_option(command):
+    return click.option("--project", "project_dir", default=DEFAULT_PROJECT, show_default=True,
+                        type=click.Path(file_okay=False), help="Project directory (manifests, cache, runs).")(command)
+
+
+def image_input_options(command):
+    """The image-set options shared by featurize and predict."""
+    options = [
+        click.option("--images", required=True, type=click.Path(),
+                     help="Image folder: one sub-folder per class, or the images named by --labels."),
+        click.option("--labels", "labels_csv", type=click.Path(), default=None,
+                     help="CSV with an ID column (and a target column for training images)."),
+        click.option("--meta", "meta_csv", type=click.Path(), default=None,
+                     help="Optional CSV with target,class_name (readable class names)."),
+        click.option("--id-column", default="ID", show_default=True, help="ID column of --labels."),
+        click.option("--target-column", default="target", show_default=True, help="Target column of --labels."),
+        click.option("--group-column", default=None,
+                     help="Column of --labels whose equal values must stay on one side of every split."),
+        click.option("--unlabelled", is_flag=True, help="Treat the images as an unlabelled (test) set."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command

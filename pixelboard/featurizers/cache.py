@@ -1,0 +1,100 @@
+"""The embedding cache: one append-only store of rows per featurizer fingerprint.
+
+Rows are keyed by image identity (a hash of the file's bytes, plus the augmentation applied), so a
+renamed or re-copied image is still a hit, and an edited image is recomputed. Each finished batch
+is committed as a shard: ``shard-N.npy`` is written first, then ``shard-N.json`` (its keys), both
+atomically; a shard without its JSON is ignored. An interrupted run therefore loses at most the
+batch in flight, and the next run computes only what no shard holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from pixelboard import atomic
+from pixelboard.errors import PixelboardError
+
+
+def image_key(path: str | os.PathLike, augmentation: str = "") -> str:
+    """Content hash of the file (not its name or mtime), plus the augmentation tag."""
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest() + (f"|{augmentation}" if augmentation else "")
+
+
+class EmbeddingStore:
+    """Rows of one featurizer, addressable by image key; safe to interrupt at any point."""
+
+    def __init__(self, directory: str | os.PathLike, n_features: int, description: dict | None = None):
+        self.directory = Path(directory)
+        self.n_features = n_features
+        self.directory.mkdir(parents=True, exist_ok=True)
+        meta = self.directory / "featurizer.json"
+        if description is not None and not meta.exists():
+            atomic.write_json(meta, description)
+        self._index: dict[str, tuple[str, int]] = {}
+        self._arrays: dict[str, np.ndarray] = {}
+        for manifest in sorted(self.directory.glob("shard-*.json")):
+            keys = atomic.read_json(manifest)
+            for row, key in enumerate(keys):
+                self._index[key] = (manifest.stem, row)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._index
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def missing(self, keys: list[str]) -> list[str]:
+        return [k for k in dict.fromkeys(keys) if k not in self._index]
+
+    def add(self, keys: list[str], rows: np.ndarray) -> None:
+        """Commit one batch as a new shard (array first, keys second: the keys file is the commit)."""
+        rows = np.asarray(rows, dtype=np.float32)
+        if rows.shape != (len(keys), self.n_features):
+            raise ValueError(f"expected {(len(keys), self.n_features)} rows, got {rows.shape}")
+        stem = f"shard-{uuid.uuid4().hex}"
+        atomic.write_npy(self.directory / f"{stem}.npy", rows)
+        atomic.write_json(self.directory / f"{stem}.json", list(keys))
+        for row, key in enumerate(keys):
+            self._index[key] = (stem, row)
+
+    def get(self, keys: list[str]) -> np.ndarray:
+        out = np.empty((len(keys), self.n_features), dtype=np.float32)
+        for i, key in enumerate(keys):
+            stem, row = self._index[key]
+            out[i] = self._shard(stem)[row]
+        return out
+
+    def compact(self) -> None:
+        """Merge all shards into one, so a big image set does not leave thousands of small files."""
+        stems = sorted({stem for stem, _ in self._index.values()})
+        if len(stems) <= 1:
+            return
+        keys = list(self._index)
+        rows = self.get(keys)
+        old = [self.directory / f"{s}{ext}" for s in stems for ext in (".json", ".npy")]
+        self._arrays.clear()
+        self.add(keys, rows)
+        for path in old:  # keys files first (see order above): a crash here leaves only harmless duplicates
+            path.unlink(missing_ok=True)
+
+    def _shard(self, stem: str) -> np.ndarray:
+        if stem not in self._arrays:
+            try:
+                array = np.load(self.directory / f"{stem}.npy", mmap_mode="r")
+            except (OSError, ValueError) as exc:
+                raise PixelboardError(f"embedding cache shard {self.directory / stem}.npy is damaged ({exc}); "
+                                      f"delete {self.directory} to recompute") from None
+            if array.ndim != 2 or array.shape[1] != self.n_features:
+                raise PixelboardError(f"embedding cache shard {self.directory / stem}.npy has shape {array.shape}, "
+                                      f"expected (*, {self.n_features}); delete {self.directory} to recompute")
+            self._arrays[stem] = array
+        return self._arrays[stem]

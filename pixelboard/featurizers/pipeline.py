@@ -1,0 +1,144 @@
+"""Featurize one image set into the project: hash, look up the cache, compute only what is new.
+
+The set's matrix (``embeddings/<set>/<featurizer>.npy`` + sidecar) is written only when every
+row is available, so a run that stops on bad files or an interrupt leaves no half-written output,
+while every finished batch stays in the cache for the next run.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from pixelboard.datasets.images import DEFAULT_MAX_PIXELS
+from pixelboard.datasets.sources import ImageSet
+from pixelboard.errors import PixelboardError
+from pixelboard.featurizers.augment import TRANSFORMS, augmentation_tags
+from pixelboard.featurizers.base import Featurizer
+from pixelboard.featurizers.cache import EmbeddingStore, image_key
+from pixelboard.featurizers.extract import WorkItem, extract
+from pixelboard.project import Project
+
+
+@dataclass
+class FeaturizeOptions:
+    batch_size: int = 32
+    workers: int | None = None  # None: extract.default_workers()
+    augment: list[str] = field(default_factory=list)  # transform names (augment.parse_transforms)
+    augment_copies: int = 1
+    seed: int = 0
+    skip_bad_images: bool = False
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class FeaturizeResult:
+    name: str
+    path: Path
+    n_rows: int
+    n_computed: int
+    n_cached: int
+    seconds: float
+    skipped: list[dict]
+
+    @property
+    def summary(self) -> str:
+        skipped = f", {len(self.skipped)} bad skipped" if self.skipped else ""
+        speed = f" ({self.n_computed / self.seconds:.1f} images/s)" if self.n_computed and self.seconds > 0 else ""
+        return (f"{self.name}: {self.n_rows:,} rows ({self.n_computed:,} computed, {self.n_cached:,} from cache"
+                f"{skipped}) in {self.seconds:.1f} s{speed} -> {self.path}")
+
+
+def featurize_set(project: Project, image_set: ImageSet, featurizer: Featurizer,
+                  options: FeaturizeOptions | None = None) -> FeaturizeResult:
+    options = options or FeaturizeOptions()
+    started = time.perf_counter()
+    tags = augmentation_tags(options.augment, options.augment_copies) if options.augment else []
+    if tags and not image_set.labelled:
+        raise PixelboardError("--augment applies to labelled training images; use `predict --tta` for test images")
+    paths = image_set.paths()
+    content = [image_key(p) for p in _progress(paths, options, "hashing", unit="img")]
+    rows = [(i, "") for i in range(len(paths))] + [(i, tag) for tag in tags for i in range(len(paths))]
+    keys = [content[i] + (f"|{_cache_tag(tag, options.seed)}" if tag else "") for i, tag in rows]
+
+    store = EmbeddingStore(project.cache_dir(featurizer.fingerprint()), featurizer.n_features, featurizer.describe())
+    todo = store.missing(keys)
+    first_row = {key: r for r, key in reversed(list(enumerate(keys)))}
+    items = [WorkItem(paths[rows[first_row[k]][0]], rows[first_row[k]][1]) for k in todo]
+
+    with _progress_bar(len(items), options, f"{featurizer.entry_name()} [{featurizer.device.type}]") as bar:
+        bad = extract(featurizer, items, batch_size=options.batch_size, workers=options.workers,
+                      max_pixels=options.max_pixels, seed=options.seed, progress=bar,
+                      on_batch=lambda idx, emb: store.add([todo[i] for i in idx], emb))
+    store.compact()
+    bad_files = sorted({str(items[i].path.relative_to(image_set.image_dir)): reason for i, reason in bad.items()}.items())
+    if bad_files and not options.skip_bad_images:
+        listed = "; ".join(f"{f} ({reason})" for f, reason in bad_files)
+        raise PixelboardError(f"{len(bad_files)} unreadable image(s): {listed}. Fix or remove them, or rerun with "
+                              "--skip-bad-images (finished images are cached)")
+
+    bad_sources = {i for i, f in enumerate(image_set.files) if f in dict(bad_files)}
+    kept = [r for r, (i, _) in enumerate(rows) if i not in bad_sources]
+    matrix = store.get([keys[r] for r in kept]) if kept else np.zeros((0, featurizer.n_features), np.float32)
+    seconds = time.perf_counter() - started
+    sidecar = _sidecar(image_set, featurizer, rows, kept, bad_files, options, seconds, len(items))
+    path = project.save_embeddings(image_set.name, featurizer.entry_name(), matrix, sidecar)
+    skipped = [{"file": f, "reason": r} for f, r in bad_files]
+    return FeaturizeResult(featurizer.entry_name(), path, len(kept), len(items) - len(bad), len(rows) - len(items),
+                           seconds, skipped)
+
+
+def _cache_tag(tag: str, seed: int) -> str:
+    """Random transforms depend on the seed, so it is part of their cache identity."""
+    return f"{tag}@{seed}" if TRANSFORMS[tag.split('#')[0]].random else tag
+
+
+def _sidecar(image_set, featurizer, rows, kept, bad_files, options, seconds, n_computed) -> dict:
+    ids = image_set.ids
+    return {
+        "set": image_set.name,
+        "featurizer": featurizer.entry_name(),
+        "backbone": featurizer.name,
+        "fingerprint": featurizer.fingerprint(),
+        "description": featurizer.describe(),
+        "levels": list(featurizer.levels),
+        "level_slices": featurizer.level_slices(),
+        "n_features": featurizer.n_features,
+        "augment": {"transforms": options.augment, "copies": options.augment_copies, "seed": options.seed},
+        "rows": {
+            "ids": [ids[rows[r][0]] + (f"#{rows[r][1]}" if rows[r][1] else "") for r in kept],
+            "sources": [ids[rows[r][0]] for r in kept],
+            "augmentations": [rows[r][1] for r in kept],
+        },
+        "skipped": [{"file": f, "reason": reason} for f, reason in bad_files],
+        "versions": _versions(),
+        "timings": {"seconds": round(seconds, 3), "images_computed": n_computed,
+                    "images_per_second": round(n_computed / seconds, 2) if seconds > 0 else None},
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def _versions() -> dict:
+    names = ("pixelboard", "torch", "timm", "numpy", "pillow")
+    found = {}
+    for name in names:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = None
+    return {"python": platform.python_version(), **found}
+
+
+def _progress(iterable, options: FeaturizeOptions, desc: str, unit: str):
+    return tqdm(iterable, desc=desc, unit=unit, disable=not options.progress or len(iterable) < 500, leave=False)
+
+
+def _progress_bar(total: int, options: FeaturizeOptions, desc: str):
+    return tqdm(total=total, desc=desc, unit="img", disable=not options.progress or total == 0, dynamic_ncols=True)
