@@ -6,6 +6,7 @@ import click
 
 from pixelboard.commands.common import DEFAULT_BACKBONES, friendly_errors, image_input_options, project_option
 from pixelboard.datasets import read_image_set
+from pixelboard.errors import PixelboardError
 from pixelboard.datasets.images import DEFAULT_MAX_PIXELS
 from pixelboard.featurizers import create_featurizer, get_featurizer_entry
 from pixelboard.featurizers.augment import parse_transforms
@@ -57,6 +58,8 @@ def featurize(images, labels_csv, meta_csv, id_column, target_column, group_colu
                                target_column=target_column, group_column=group_column, meta_csv=meta_csv,
                                unlabelled=unlabelled)
     image_set.name = set_name or ("train" if image_set.labelled else "test")
+    if augment and not image_set.labelled:
+        raise PixelboardError("--augment applies to labelled training images; use `predict --tta` for test images")
     project = Project(project_dir)
     project.save_image_set(image_set)
     click.echo(f"{image_set.name}: {len(image_set.ids):,} images in {image_set.image_dir}"
@@ -70,4 +73,7 @@ def featurize(images, labels_csv, meta_csv, id_column, target_column, group_colu
         result = featurize_set(project, image_set, featurizer, options)
         for bad in result.skipped:
             click.echo(f"skipped {bad['file']}: {bad['reason']}", err=True)
+        if result.skipped:  # later backbones and the leaderboard see the same, readable images
+            image_set = image_set.without_files({bad["file"] for bad in result.skipped})
+            project.save_image_set(image_set)
         click.echo(result.summary)

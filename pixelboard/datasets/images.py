@@ -56,8 +56,15 @@ def load_rgb(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS,
     except Exception as exc:  # PIL raises many types (OSError, SyntaxError, ValueError...) for bad data
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if "cannot identify image file" in reason:
-            reason = "not an image file"
+            reason = "empty file (0 bytes)" if _is_empty(path) else "not an image file"
         raise ImageDecodeError(reason) from None
+
+
+def _is_empty(path: str | Path) -> bool:
+    try:
+        return Path(path).stat().st_size == 0
+    except OSError:
+        return False
 
 
 def to_rgb(img: Image.Image) -> Image.Image:

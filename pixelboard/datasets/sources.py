@@ -39,6 +39,13 @@ class ImageSet:
     def paths(self) -> list[Path]:
         return [self.image_dir / f for f in self.files]
 
+    def without_files(self, files: set[str]) -> "ImageSet":
+        """The same set minus the rows of ``files`` (e.g. images skipped as unreadable)."""
+        keep = [i for i, f in enumerate(self.files) if f not in files]
+        pick = lambda values: None if values is None else [values[i] for i in keep]  # noqa: E731
+        return ImageSet(self.name, self.image_dir, pick(self.ids), pick(self.files), pick(self.labels),
+                        dict(self.class_names), pick(self.groups))
+
     def to_dict(self) -> dict:
         return {"name": self.name, "image_dir": str(self.image_dir), "ids": self.ids, "files": self.files,
                 "labels": self.labels, "class_names": self.class_names, "groups": self.groups}

@@ -7,6 +7,7 @@ flips) are exact and give one copy; the others draw their strength from ``rng``,
 
 from __future__ import annotations
 
+import hashlib
 import io
 from dataclasses import dataclass
 from typing import Callable
@@ -90,10 +91,11 @@ def augmentation_tags(names: list[str], copies: int) -> list[str]:
 
 
 def apply_tag(img: Image.Image, tag: str, seed: int = 0) -> Image.Image:
-    """Apply the transform named by ``tag`` with a generator seeded by (seed, tag, image content)."""
+    """Apply the transform named by ``tag`` with a generator seeded by (seed, tag, image size)."""
     if not tag:
         return img
     name = tag.split("#", 1)[0]
-    tag_seed = int.from_bytes(tag.encode(), "little") % (2 ** 32)
+    # A hash of the whole tag: its first bytes alone ("nois") would give every copy the same draw.
+    tag_seed = int.from_bytes(hashlib.blake2b(tag.encode(), digest_size=8).digest(), "little")
     rng = np.random.default_rng([seed, tag_seed, img.width, img.height])
     return TRANSFORMS[name].fn(img, rng)

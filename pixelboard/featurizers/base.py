@@ -76,6 +76,7 @@ class Featurizer(ABC):
 
     def __init__(self, levels: tuple[str, ...]):
         self.levels = tuple(levels)
+        self.create_options: dict = {}  # set by registry.create_featurizer
 
     @property
     @abstractmethod

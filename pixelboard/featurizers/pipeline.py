@@ -61,8 +61,6 @@ def featurize_set(project: Project, image_set: ImageSet, featurizer: Featurizer,
     options = options or FeaturizeOptions()
     started = time.perf_counter()
     tags = augmentation_tags(options.augment, options.augment_copies) if options.augment else []
-    if tags and not image_set.labelled:
-        raise PixelboardError("--augment applies to labelled training images; use `predict --tta` for test images")
     paths = image_set.paths()
     content = [image_key(p) for p in _progress(paths, options, "hashing", unit="img")]
     rows = [(i, "") for i in range(len(paths))] + [(i, tag) for tag in tags for i in range(len(paths))]
@@ -78,21 +76,24 @@ def featurize_set(project: Project, image_set: ImageSet, featurizer: Featurizer,
                       max_pixels=options.max_pixels, seed=options.seed, progress=bar,
                       on_batch=lambda idx, emb: store.add([todo[i] for i in idx], emb))
     store.compact()
-    bad_files = sorted({str(items[i].path.relative_to(image_set.image_dir)): reason for i, reason in bad.items()}.items())
+    # Identical files share one key and are decoded once: map failures back to every file with that content.
+    reasons = {todo[i].split("|", 1)[0]: reason for i, reason in bad.items()}
+    bad_sources = {i for i, key in enumerate(content) if key in reasons}
+    bad_files = sorted((image_set.files[i], reasons[content[i]]) for i in bad_sources)
     if bad_files and not options.skip_bad_images:
         listed = "; ".join(f"{f} ({reason})" for f, reason in bad_files)
         raise PixelboardError(f"{len(bad_files)} unreadable image(s): {listed}. Fix or remove them, or rerun with "
                               "--skip-bad-images (finished images are cached)")
 
-    bad_sources = {i for i, f in enumerate(image_set.files) if f in dict(bad_files)}
     kept = [r for r, (i, _) in enumerate(rows) if i not in bad_sources]
     matrix = store.get([keys[r] for r in kept]) if kept else np.zeros((0, featurizer.n_features), np.float32)
     seconds = time.perf_counter() - started
     sidecar = _sidecar(image_set, featurizer, rows, kept, bad_files, options, seconds, len(items))
     path = project.save_embeddings(image_set.name, featurizer.entry_name(), matrix, sidecar)
     skipped = [{"file": f, "reason": r} for f, r in bad_files]
-    return FeaturizeResult(featurizer.entry_name(), path, len(kept), len(items) - len(bad), len(rows) - len(items),
-                           seconds, skipped)
+    computed_now = set(todo)
+    n_cached = sum(keys[r] not in computed_now for r in kept)
+    return FeaturizeResult(featurizer.entry_name(), path, len(kept), len(items) - len(bad), n_cached, seconds, skipped)
 
 
 def _cache_tag(tag: str, seed: int) -> str:
@@ -106,6 +107,7 @@ def _sidecar(image_set, featurizer, rows, kept, bad_files, options, seconds, n_c
         "set": image_set.name,
         "featurizer": featurizer.entry_name(),
         "backbone": featurizer.name,
+        "create_options": featurizer.create_options,
         "fingerprint": featurizer.fingerprint(),
         "description": featurizer.describe(),
         "levels": list(featurizer.levels),

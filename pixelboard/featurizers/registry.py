@@ -40,6 +40,16 @@ def get_featurizer_entry(name: str) -> FeaturizerEntry:
         raise PixelboardError(f"unknown backbone {name!r}; choose one of: {', '.join(list_featurizers())}") from None
 
 
+# Options that change where the network runs, not the numbers it produces.
+RUNTIME_OPTIONS = ("device", "amp")
+
+
 def create_featurizer(name: str, **options) -> Featurizer:
-    """Build a ready-to-use featurizer; options are those of the registered factory."""
-    return get_featurizer_entry(name).factory(**options)
+    """Build a ready-to-use featurizer; options are those of the registered factory.
+
+    The options that define the embeddings are kept on the featurizer (``create_options``) and
+    written to every sidecar, so ``predict`` can rebuild exactly the same featurizer later.
+    """
+    featurizer = get_featurizer_entry(name).factory(**options)
+    featurizer.create_options = {k: v for k, v in options.items() if k not in RUNTIME_OPTIONS}
+    return featurizer

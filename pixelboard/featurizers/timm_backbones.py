@@ -112,7 +112,7 @@ class TimmFeaturizer(Featurizer):
                 final, maps = self.model.forward_intermediates(x, indices=stages or [0])
                 head = self.model.forward_head(final, pre_logits=True)
             else:
-                _, maps = self.model.forward_intermediates(x, indices=stages, stop_early=True)
+                maps = self.model.forward_intermediates(x, indices=stages, stop_early=True, intermediates_only=True)
         pooled = {lv: fmap.float().mean(dim=(2, 3)) for lv, fmap in zip([lv for lv in self.levels if lv != "highest"], maps)}
         if "highest" in self.levels:
             pooled["highest"] = head.float().flatten(1)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import socket
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -36,7 +37,11 @@ def load_backbone(timm_name: str, *, weights: str | None = None, random_weights:
     if weights and random_weights:
         raise PixelboardError("--weights and --random-weights exclude each other")
     if random_weights:
-        return timm.create_model(timm_name, pretrained=False).eval(), WeightsInfo("random", "random", "random init")
+        # Seeded, so that "random" names one fixed set of weights: the cache key stays truthful.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            model = timm.create_model(timm_name, pretrained=False)
+        return model.eval(), WeightsInfo("random", "random-seed0", "random init (seed 0)")
     if weights:
         path = Path(weights).expanduser()
         model = timm.create_model(timm_name, pretrained=False)
@@ -124,11 +129,20 @@ def _hub_cached_file(hub_id: str) -> Path | None:
 
 
 def _host_reachable(host: str, timeout: float = 3.0) -> bool:
-    try:
-        with socket.create_connection((host, 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
+    """Connect within ``timeout`` seconds, DNS lookup included (the socket timeout alone does not bound it)."""
+    answer: list[bool] = []
+
+    def probe() -> None:
+        try:
+            with socket.create_connection((host, 443), timeout=timeout):
+                answer.append(True)
+        except OSError:
+            answer.append(False)
+
+    thread = threading.Thread(target=probe, name="pixelboard-hub-probe", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return bool(answer and answer[0])
 
 
 def file_sha256(path: Path) -> str:

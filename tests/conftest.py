@@ -1,0 +1,110 @@
+"""Shared fixtures: small generated image sets, and the Fashion-MNIST skip marker.
+
+- ``@pytest.mark.fashion_mnist``: the test needs Debian's ``dataset-fashion-mnist``; it is skipped
+  (the only allowed skip) when :func:`pixelboard.datasets.fashion_mnist.available` is false.
+- ``class_folder``: folder-per-class, 3 classes x 4 images (PNG and JPEG, 32-64 px).
+- ``competition_folder``: images + ``train.csv`` (``ID,target``) + ``meta.csv`` (``target,class_name``).
+- ``write_image(path, seed=..., size=...)``: one distinct generated RGB image, in the format of the suffix.
+
+Torch runs single-threaded in tests (see below); subprocesses get ``OMP_NUM_THREADS=1`` from ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from pixelboard.datasets import fashion_mnist
+
+# One torch thread: tests run on small batches on shared CI cores, where OpenMP threads spinning on
+# oversubscribed cores make a forward pass up to 100x slower than a single thread.
+torch.set_num_threads(1)
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+CLASSES = ("cat", "dog", "fox")
+IMAGES_PER_CLASS = 4
+
+
+# --- Fashion-MNIST marker -------------------------------------------------------------------------
+def pytest_configure(config):
+    config.addinivalue_line("markers", "fashion_mnist: needs Debian's dataset-fashion-mnist (skipped without it)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if fashion_mnist.available():
+        return
+    skip = pytest.mark.skip(reason=f"Fashion-MNIST not found in {fashion_mnist.fashion_mnist_dir()} "
+                                   "(apt-get install dataset-fashion-mnist)")
+    for item in items:
+        if "fashion_mnist" in item.keywords:
+            item.add_marker(skip)
+
+
+requires_fashion_mnist = pytest.mark.fashion_mnist  # alias for `from conftest import requires_fashion_mnist`
+
+
+# --- generated images -----------------------------------------------------------------------------
+def generated_rgb(seed: int, size: tuple[int, int] = (48, 40)) -> Image.Image:
+    """A distinct RGB image for every seed: a smooth colour gradient plus seeded noise."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    yy, xx = np.mgrid[0:height, 0:width]
+    base = rng.integers(0, 256, size=3)
+    array = (base + 3 * xx[..., None] * (seed % 5 + 1) + 2 * yy[..., None]) % 256
+    array = array + rng.integers(-20, 21, size=array.shape)
+    return Image.fromarray(np.clip(array, 0, 255).astype(np.uint8), "RGB")
+
+
+def write_image(path: str | Path, seed: int = 0, size: tuple[int, int] = (48, 40)) -> Path:
+    """Save :func:`generated_rgb` at ``path`` (format from the suffix), creating parent folders."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    generated_rgb(seed, size).save(path)
+    return path
+
+
+@pytest.fixture
+def class_folder(tmp_path) -> Path:
+    """``<tmp>/classes/<cat|dog|fox>/<n>.png|.jpg``: 3 classes x 4 images of 32-64 px."""
+    root = tmp_path / "classes"
+    for c, name in enumerate(CLASSES):
+        for n in range(IMAGES_PER_CLASS):
+            seed = 10 * c + n
+            suffix = ".jpg" if n % 2 else ".png"
+            write_image(root / name / f"{n}{suffix}", seed=seed, size=(32 + 8 * n, 64 - 8 * c))
+    return root
+
+
+@dataclass(frozen=True)
+class CompetitionFolder:
+    """The competition layout: ``images/<ID>.jpg``, ``train.csv`` (ID,target) and ``meta.csv``."""
+
+    root: Path
+    images: Path
+    train_csv: Path
+    meta_csv: Path
+    ids: tuple[str, ...]
+    targets: tuple[int, ...]
+
+
+@pytest.fixture
+def competition_folder(tmp_path) -> CompetitionFolder:
+    """12 JPEGs named by hex IDs; targets 0..2 (4 each); IDs in train.csv carry the extension."""
+    root = tmp_path / "competition"
+    ids, targets = [], []
+    for n in range(len(CLASSES) * IMAGES_PER_CLASS):
+        image_id = f"{0xa0 + n:x}.jpg"
+        write_image(root / "images" / image_id, seed=100 + n, size=(40 + 2 * n, 36))
+        ids.append(image_id)
+        targets.append(n % len(CLASSES))
+    train_csv = root / "train.csv"
+    train_csv.write_text("ID,target\n" + "".join(f"{i},{t}\n" for i, t in zip(ids, targets)))
+    meta_csv = root / "meta.csv"
+    meta_csv.write_text("target,class_name\n" + "".join(f"{t},{name}\n" for t, name in enumerate(CLASSES)))
+    return CompetitionFolder(root, root / "images", train_csv, meta_csv, tuple(ids), tuple(targets))
