@@ -1,0 +1,1 @@
+"""Leaderboard: shared partition, metrics, blueprint evaluation, ranking, blenders and reports."""
