@@ -108,3 +108,43 @@ def competition_folder(tmp_path) -> CompetitionFolder:
     meta_csv = root / "meta.csv"
     meta_csv.write_text("target,class_name\n" + "".join(f"{t},{name}\n" for t, name in enumerate(CLASSES)))
     return CompetitionFolder(root, root / "images", train_csv, meta_csv, tuple(ids), tuple(targets))
+
+
+# --- synthetic embedding projects (leaderboard tests: no CNN needed) ------------------------------
+def write_embedding_project(root: Path, *, n_classes: int = 3, per_class: int = 20, dims: int = 12,
+                            featurizers=("fake_a", "fake_b"), seed: int = 0, separation: float = 2.5,
+                            augment_copies: int = 0) -> Path:
+    """A project with a labelled ``train`` manifest and Gaussian-blob embeddings per featurizer.
+
+    Labels are ints (as a competition CSV gives them). ``augment_copies`` adds noisy copies of every
+    image as augmented rows (``id#copyN``), exactly as ``featurize --augment`` lays them out.
+    """
+    from pixelboard.datasets.sources import ImageSet
+    from pixelboard.project import Project
+
+    rng = np.random.default_rng(seed)
+    ids = [f"img_{i:04d}.png" for i in range(n_classes * per_class)]
+    labels = [i % n_classes for i in range(len(ids))]
+    project = Project(root)
+    project.save_image_set(ImageSet("train", root / "images", ids, list(ids), labels))
+    for f, name in enumerate(featurizers):
+        centers = rng.normal(0, separation, size=(n_classes, dims))
+        originals = centers[labels] + rng.normal(0, 1, size=(len(ids), dims))
+        blocks, row_ids, sources, augs = [originals], list(ids), list(ids), [""] * len(ids)
+        for copy in range(augment_copies):
+            blocks.append(originals + rng.normal(0, 0.3, size=originals.shape))
+            row_ids += [f"{i}#copy{copy}" for i in ids]
+            sources += ids
+            augs += [f"copy{copy}"] * len(ids)
+        matrix = np.vstack(blocks).astype(np.float32)
+        sidecar = {"set": "train", "featurizer": name, "backbone": name, "fingerprint": f"fp-{name}-{seed}",
+                   "levels": ["low", "high"], "level_slices": {"low": [0, dims // 2], "high": [dims // 2, dims]},
+                   "n_features": dims, "augment": {"copies": augment_copies},
+                   "rows": {"ids": row_ids, "sources": sources, "augmentations": augs}, "skipped": []}
+        project.save_embeddings("train", name, matrix, sidecar)
+    return root
+
+
+@pytest.fixture
+def embedding_project(tmp_path) -> Path:
+    return write_embedding_project(tmp_path / "project")

@@ -1,0 +1,54 @@
+"""``pixelboard demo``: the whole competition workflow on the bundled sample, offline, in minutes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from pixelboard.commands.common import friendly_errors
+from pixelboard.commands.featurize_cmd import featurize
+from pixelboard.commands.leaderboard_cmd import leaderboard
+from pixelboard.commands.predict_cmd import predict
+
+
+@click.command()
+@click.option("--out", default="pixelboard-demo", show_default=True, type=click.Path(file_okay=False),
+              help="Folder for the sample images, the project and the submission.")
+@click.option("--jobs", default=1, show_default=True, type=click.IntRange(1), help="Parallel fold fits.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.pass_context
+@friendly_errors
+def demo(ctx, out, jobs, quiet):
+    """Write the bundled 800-image sample as a competition folder, then featurize -> leaderboard -> predict."""
+    from pixelboard.datasets.sample import write_competition_folder
+    from pixelboard.leaderboard.metrics import get_metric
+
+    root = write_competition_folder(out)
+    project = str(root / "project")
+    click.echo(f"== sample written to {root} (train/, test/, train.csv, test.csv, meta.csv)")
+    click.echo("== 1/3 featurize (bundled EfficientNet-Lite0 weights + grayscale20 baseline)")
+    ctx.invoke(featurize, images=str(root / "train"), labels_csv=str(root / "train.csv"),
+               meta_csv=str(root / "meta.csv"), project_dir=project, quiet=quiet)
+    click.echo("== 2/3 leaderboard")
+    ctx.invoke(leaderboard, project_dir=project, jobs=jobs, quiet=quiet)
+    click.echo("== 3/3 predict the test images")
+    submission = root / "submission.csv"
+    ctx.invoke(predict, images=str(root / "test"), labels_csv=str(root / "test.csv"), project_dir=project,
+               out=str(submission), quiet=quiet)
+    score = _score(submission, root / "test_labels.csv", get_metric("macro_f1"))
+    click.echo(f"test-set Macro F1 of the submission (labels kept aside in test_labels.csv): {score:.4f}")
+    click.echo(f"leaderboard table: {Path(project) / 'leaderboard' / 'leaderboard.html'}")
+    click.echo(f"submission:        {submission}")
+
+
+def _score(submission: Path, truth: Path, metric) -> float:
+    import numpy as np
+    import pandas as pd
+
+    merged = pd.read_csv(truth).merge(pd.read_csv(submission), on="ID", suffixes=("_true", "_pred"))
+    classes = sorted(set(merged["target_true"]) | set(merged["target_pred"]))
+    index = {c: i for i, c in enumerate(classes)}
+    y_true = merged["target_true"].map(index).to_numpy()
+    onehot = np.eye(len(classes))[merged["target_pred"].map(index).to_numpy()]
+    return metric(y_true, onehot)

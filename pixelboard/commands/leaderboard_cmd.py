@@ -1,0 +1,71 @@
+"""``pixelboard leaderboard`` and ``pixelboard export``."""
+
+from __future__ import annotations
+
+import click
+
+from pixelboard.commands.common import friendly_errors, project_option
+from pixelboard.commands.featurize_cmd import split_list
+
+
+def run_option(command):
+    return click.option("--run", default="leaderboard", show_default=True,
+                        help="Run directory inside the project (one partition per run).")(command)
+
+
+@click.command()
+@project_option
+@run_option
+@click.option("--set", "set_name", default="train", show_default=True, help="Labelled image set to model.")
+@click.option("--metric", default="macro_f1", show_default=True,
+              help="Ranking metric: macro_f1, accuracy, balanced_accuracy, log_loss, roc_auc (all are stored).")
+@click.option("--holdout-fraction", default=0.2, show_default=True, type=click.FloatRange(0, 0.5),
+              help="Stratified holdout share, scored once and never used for ranking.")
+@click.option("--folds", default=5, show_default=True, type=click.IntRange(2), help="Cross-validation folds.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the partition and of every model.")
+@click.option("--jobs", default=1, show_default=True, type=click.IntRange(1), help="Fold fits run in parallel.")
+@click.option("--blueprints", default=None, help="Comma-separated blueprints [default: the default set; "
+              "see `pixelboard list blueprints`].")
+@click.option("--featurizers", default=None, help="Comma-separated embeddings to use [default: all of the set].")
+@click.option("--blenders", default="avg,glm,greedy", show_default=True,
+              help="Blenders to fit on out-of-fold probabilities ('' for none).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@friendly_errors
+def leaderboard(project_dir, run, set_name, metric, holdout_fraction, folds, seed, jobs, blueprints, featurizers,
+                blenders, quiet):
+    """Fit every blueprint on every featurizer, blend the best, rank and write the tables."""
+    from pixelboard.leaderboard.export import write_tables
+    from pixelboard.leaderboard.runner import LeaderboardOptions, run_leaderboard
+    from pixelboard.leaderboard.table import render_text, to_frame
+    from pixelboard.project import Project
+
+    options = LeaderboardOptions(run=run, set_name=set_name, metric=metric, holdout_fraction=holdout_fraction,
+                                 folds=folds, seed=seed, jobs=jobs, blueprints=split_list(blueprints),
+                                 featurizers=split_list(featurizers), blenders=split_list(blenders),
+                                 progress=not quiet)
+    result = run_leaderboard(Project(project_dir), options)
+    paths = write_tables(result.rows, metric, result.directory)
+    click.echo(render_text(to_frame(result.rows, metric), metric))
+    click.echo(f"{result.n_fitted} new model(s) fitted in {result.seconds:.1f} s; tables: "
+               + ", ".join(str(p) for p in paths.values()))
+
+
+@click.command()
+@project_option
+@run_option
+@click.option("--format", "fmt", type=click.Choice(["csv", "md", "html", "json"]), default="html", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Output file [default: standard output].")
+@friendly_errors
+def export(project_dir, run, fmt, out):
+    """Regenerate the leaderboard table as CSV, Markdown, HTML or JSON."""
+    from pixelboard import atomic
+    from pixelboard.leaderboard.export import load_ranked, render
+    from pixelboard.project import Project
+
+    rows, metric = load_ranked(Project(project_dir).root / run)
+    text = render(rows, metric, fmt)
+    if out:
+        atomic.write_text(out, text)
+        click.echo(f"wrote {out}")
+    else:
+        click.echo(text, nl=False)

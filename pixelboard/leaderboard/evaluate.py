@@ -1,0 +1,79 @@
+"""Fit one blueprint on one featurizer per CV fold: out-of-fold and holdout probabilities, timings.
+
+Per fold ``f`` the estimator (``random_state = seed + f``) trains on the fold's training images
+and their augmented copies, predicts the fold's validation images (out-of-fold probabilities for
+the whole CV part) and the holdout images; Holdout is the average of the fold models.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from pixelboard.leaderboard.data import FeatureRows
+from pixelboard.leaderboard.metrics import score_all
+from pixelboard.leaderboard.partition import Partition
+from pixelboard.models import create_blueprint
+
+
+@dataclass
+class FoldResult:
+    fold: int
+    model: object
+    valid_proba: np.ndarray
+    holdout_proba: np.ndarray
+    fit_seconds: float
+    predict_seconds: float
+
+
+def fit_fold(blueprint: str, rows: FeatureRows, columns: np.ndarray, y: np.ndarray, n_classes: int,
+             partition: Partition, fold: int, seed: int, threads: int) -> FoldResult:
+    """One fold's fit and predictions; safe to run in a worker process."""
+    train_originals, valid_originals = partition.folds[fold]
+    train = rows.train_rows(train_originals)
+    valid = rows.original_rows(valid_originals)
+    holdout = rows.original_rows(partition.holdout)
+    X = rows.X[:, columns] if len(columns) != rows.X.shape[1] else rows.X
+    estimator = create_blueprint(blueprint, random_state=seed + fold, n_jobs=threads)
+    # Caps BLAS/OpenMP threads too, so parallel folds do not oversubscribe the cores.
+    with threadpool_limits(limits=threads):
+        started = time.perf_counter()
+        estimator.fit(np.asarray(X[train], dtype=np.float32), y[rows.source[train]])
+        fitted = time.perf_counter()
+        valid_proba = full_proba(estimator, X[valid], n_classes)
+        holdout_proba = full_proba(estimator, X[holdout], n_classes)
+        done = time.perf_counter()
+    return FoldResult(fold, estimator, valid_proba, holdout_proba, fitted - started, done - fitted)
+
+
+def full_proba(estimator, X: np.ndarray, n_classes: int) -> np.ndarray:
+    """predict_proba with one column per class, even if a class was absent from the training rows."""
+    out = np.zeros((len(X), n_classes), dtype=np.float64)
+    if len(X):
+        out[:, np.asarray(estimator.classes_, dtype=np.int64)] = estimator.predict_proba(np.asarray(X, np.float32))
+    return out
+
+
+def assemble(folds: list[FoldResult], partition: Partition, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-fold probabilities (n originals, K; NaN on holdout rows) and the averaged holdout ones."""
+    oof = np.full((partition.n_rows, n_classes), np.nan)
+    for result in folds:
+        oof[partition.folds[result.fold][1]] = result.valid_proba
+    holdout = np.mean([r.holdout_proba for r in folds], axis=0) if len(partition.holdout) else np.zeros((0, n_classes))
+    return oof, holdout
+
+
+def score_model(oof: np.ndarray, holdout_proba: np.ndarray, y: np.ndarray, partition: Partition,
+                n_classes: int) -> dict[str, dict[str, float]]:
+    """Every metric as Validation (fold 1), Cross Validation (mean, std over folds) and Holdout."""
+    per_fold = [score_all(y[valid], oof[valid], n_classes) for _, valid in partition.folds]
+    holdout = score_all(y[partition.holdout], holdout_proba, n_classes) if len(partition.holdout) else {}
+    scores = {}
+    for name in per_fold[0]:
+        values = np.array([fold[name] for fold in per_fold], dtype=float)
+        scores[name] = {"validation": float(values[0]), "cv_mean": float(np.nanmean(values)),
+                        "cv_std": float(np.nanstd(values)), "holdout": float(holdout.get(name, np.nan))}
+    return scores

@@ -1,0 +1,45 @@
+"""Write the ranked leaderboard as leaderboard.csv / .md / .html / .json in the run directory.
+
+``leaderboard.json`` is the source of truth that ``pixelboard export`` re-renders from.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pixelboard import atomic
+from pixelboard.errors import PixelboardError
+from pixelboard.leaderboard.table import render_html, render_json, render_markdown, to_frame
+
+FORMATS = ("csv", "md", "html", "json")
+
+
+def render(ranked: list[dict], metric: str, fmt: str) -> str:
+    if fmt == "json":
+        return render_json(ranked, metric)
+    frame = to_frame(ranked, metric)
+    if fmt == "csv":
+        return frame.to_csv(index=False)
+    if fmt == "md":
+        return render_markdown(frame, metric)
+    if fmt == "html":
+        return render_html(frame, metric)
+    raise PixelboardError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+
+
+def write_tables(ranked: list[dict], metric: str, directory: Path, formats=FORMATS) -> dict[str, Path]:
+    paths = {}
+    for fmt in formats:
+        path = Path(directory) / f"leaderboard.{fmt}"
+        atomic.write_text(path, render(ranked, metric, fmt))
+        paths[fmt] = path
+    return paths
+
+
+def load_ranked(directory: Path) -> tuple[list[dict], str]:
+    """The rows and metric of the last leaderboard run in ``directory``."""
+    path = Path(directory) / "leaderboard.json"
+    if not path.is_file():
+        raise PixelboardError(f"no leaderboard in {directory}: run `pixelboard leaderboard` first")
+    payload = atomic.read_json(path)
+    return payload["rows"], payload["metric"]

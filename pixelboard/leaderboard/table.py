@@ -1,0 +1,131 @@
+"""The DataRobot-like comparison table: rank rows by Cross Validation and render them.
+
+Formats: console text, CSV, Markdown, JSON and a self-contained sortable HTML page. Ranking uses
+the Cross Validation mean of the chosen metric only; Holdout is shown, never used to rank.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+
+import pandas as pd
+
+from pixelboard.leaderboard.metrics import get_metric
+
+
+def rank_rows(results: list[dict], metric: str) -> list[dict]:
+    """Best first by CV mean (direction from the metric); ties by lower CV std, then id."""
+    m = get_metric(metric)
+    return sorted(results, key=lambda r: (-m.oriented(r["scores"][m.name]["cv_mean"]),
+                                          r["scores"][m.name]["cv_std"], r["id"]))
+
+
+def to_frame(ranked: list[dict], metric: str) -> pd.DataFrame:
+    m = get_metric(metric)
+    records = []
+    for rank, row in enumerate(ranked, start=1):
+        score = row["scores"][m.name]
+        records.append({
+            "Rank": rank,
+            "Model ID": row["id"],
+            "Blueprint": row["label"] + (f" ({'+'.join(row['members'])})" if row["members"] else ""),
+            "Featurizer": row["featurizer"],
+            "Levels": ",".join(row["levels"]) if row["levels"] else "",
+            "Sample %": row["sample_pct"],
+            "Validation": score["validation"],
+            "Cross Validation": score["cv_mean"],
+            "CV Std": score["cv_std"],
+            "Holdout": score["holdout"],
+            "Fit s": row["fit_seconds"],
+            "Predict s": row["predict_seconds"],
+            "Recommended": rank == 1,
+        })
+    return pd.DataFrame.from_records(records)
+
+
+def _fmt(value, digits: int = 4) -> str:
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.{digits}f}"
+    return str(value)
+
+
+def render_text(frame: pd.DataFrame, metric: str) -> str:
+    """A fixed-width table for the console."""
+    shown = frame.drop(columns=["Recommended", "Levels"]).copy()
+    shown["Model ID"] = [f"{i} *" if rec else i for i, rec in zip(frame["Model ID"], frame["Recommended"])]
+    shown["Cross Validation"] = [f"{m:.4f} ± {s:.4f}" for m, s in zip(frame["Cross Validation"], frame["CV Std"])]
+    shown = shown.drop(columns=["CV Std"])
+    cells = [[_fmt(v, 2 if c in ("Fit s", "Predict s", "Sample %") else 4) for c, v in row.items()]
+             for _, row in shown.iterrows()]
+    widths = [max(len(str(c)), *(len(r[i]) for r in cells)) if cells else len(str(c)) for i, c in enumerate(shown.columns)]
+    line = lambda values: "  ".join(str(v).ljust(w) for v, w in zip(values, widths))  # noqa: E731
+    header = f"Leaderboard — metric: {get_metric(metric).label} (ranked by Cross Validation; * = recommended)"
+    return "\n".join([header, line(shown.columns), line("-" * w for w in widths)] + [line(r) for r in cells])
+
+
+def render_markdown(frame: pd.DataFrame, metric: str) -> str:
+    shown = frame.copy()
+    shown["Recommended"] = ["**recommended**" if r else "" for r in frame["Recommended"]]
+    header = "| " + " | ".join(shown.columns) + " |"
+    rule = "| " + " | ".join("---" for _ in shown.columns) + " |"
+    body = ["| " + " | ".join(_fmt(v).replace("|", "\\|") for v in row) + " |" for row in shown.itertuples(index=False)]
+    return "\n".join([f"# Leaderboard — {get_metric(metric).label}", "", header, rule, *body, ""])
+
+
+def render_json(ranked: list[dict], metric: str) -> str:
+    payload = {"metric": metric, "rows": [{k: v for k, v in r.items() if k not in ("key", "spec")} for r in ranked]}
+    return json.dumps(payload, indent=2, default=lambda v: None) + "\n"
+
+
+def render_html(frame: pd.DataFrame, metric: str, title: str = "pixelboard leaderboard") -> str:
+    """One file, no external assets: click a header to sort; the recommended row carries a badge."""
+    columns = list(frame.columns.drop("Recommended"))
+    head = "".join(f"<th onclick=\"sortBy({i})\">{html.escape(c)}</th>" for i, c in enumerate(columns))
+    rows = []
+    for _, row in frame.iterrows():
+        cells = []
+        for c in columns:
+            value = row[c]
+            text = html.escape(_fmt(value, 2 if c in ("Fit s", "Predict s", "Sample %") else 4))
+            if c == "Model ID" and row["Recommended"]:
+                text += ' <span class="badge">Recommended</span>'
+            sort_key = "" if isinstance(value, float) and math.isnan(value) else value
+            cells.append(f"<td data-v=\"{html.escape(str(sort_key))}\">{text}</td>")
+        rows.append(f"<tr class=\"{'top' if row['Recommended'] else ''}\">{''.join(cells)}</tr>")
+    label = html.escape(get_metric(metric).label)
+    return _HTML.format(title=html.escape(title), label=label, head=head, body="\n".join(rows))
+
+
+_HTML = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>
+body{{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem;color:#1f2933}}
+table{{border-collapse:collapse;font-size:14px}} th,td{{padding:6px 10px;border-bottom:1px solid #e4e7eb;text-align:left}}
+th{{background:#f5f7fa;cursor:pointer;user-select:none;position:sticky;top:0}} th:hover{{background:#e4e7eb}}
+tr.top{{background:#f0fff4}} .badge{{background:#2f855a;color:#fff;border-radius:8px;padding:1px 7px;font-size:11px}}
+caption{{text-align:left;font-size:13px;color:#52606d;padding-bottom:8px}}
+</style></head><body>
+<h1>{title}</h1>
+<table id="lb"><caption>Metric: {label}. Ranked by Cross Validation (mean over folds); Holdout is never used
+for ranking. Click a column header to sort.</caption>
+<thead><tr>{head}</tr></thead><tbody>
+{body}
+</tbody></table>
+<script>
+let dir = {{}};
+function sortBy(i) {{
+  const body = document.querySelector('#lb tbody');
+  const rows = Array.from(body.rows);
+  dir[i] = !dir[i];
+  rows.sort((a, b) => {{
+    const x = a.cells[i].dataset.v, y = b.cells[i].dataset.v;
+    const nx = parseFloat(x), ny = parseFloat(y);
+    const c = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : x.localeCompare(y);
+    return dir[i] ? c : -c;
+  }});
+  rows.forEach(r => body.appendChild(r));
+}}
+</script></body></html>
+"""

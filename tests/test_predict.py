@@ -1,0 +1,128 @@
+"""predict: output format and label space, models and blends, TTA averaging, mismatch errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from conftest import write_image
+from PIL import Image
+
+from pixelboard.cli import main
+
+COLORS = {3: (60, 20, 20), 7: (30, 220, 30), 11: (250, 250, 200)}  # class id -> colour (distinct in grayscale)
+
+
+def _coloured(path, colour, seed):
+    rng = np.random.default_rng(seed)
+    array = np.clip(np.array(colour) + rng.normal(0, 25, size=(24, 30, 3)), 0, 255).astype(np.uint8)
+    array[: 4 + seed % 6] = 255  # an asymmetric white band: flips and rotations change the pixels
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A competition folder with int class ids, featurized with grayscale20 and a small leaderboard."""
+    root = tmp_path_factory.mktemp("competition")
+    rows = []
+    for n in range(45):
+        target = list(COLORS)[n % 3]
+        _coloured(root / "train" / f"tr{n:03d}.png", COLORS[target], n)
+        rows.append({"ID": f"tr{n:03d}", "target": target})
+    pd.DataFrame(rows).to_csv(root / "train.csv", index=False)
+    test_ids = []
+    for n in range(9):
+        target = list(COLORS)[n % 3]
+        _coloured(root / "test" / f"te{n}.png", COLORS[target], 100 + n)
+        test_ids.append({"ID": f"te{n}.png", "truth": target})
+    pd.DataFrame(test_ids)[["ID"]].to_csv(root / "test.csv", index=False)
+    project = str(root / "project")
+    runner = CliRunner()
+    out = runner.invoke(main, ["featurize", "--images", str(root / "train"), "--labels", str(root / "train.csv"),
+                               "--backbone", "grayscale20", "--project", project, "--quiet", "--workers", "0"])
+    assert out.exit_code == 0, out.output
+    out = runner.invoke(main, ["leaderboard", "--project", project, "--blueprints", "majority,lr_l2,mlp", "--quiet"])
+    assert out.exit_code == 0, out.output
+    return root, project, pd.DataFrame(test_ids)
+
+
+def _predict(trained, *extra, out_name="submission.csv"):
+    root, project, _ = trained
+    out = root / out_name
+    result = CliRunner().invoke(main, ["predict", "--images", str(root / "test"), "--labels", str(root / "test.csv"),
+                                       "--project", project, "--out", str(out), "--quiet", "--workers", "0", *extra])
+    return result, out
+
+
+def test_submission_has_ids_in_order_and_training_label_space(trained):
+    result, out = _predict(trained)
+    assert result.exit_code == 0, result.output
+    submission = pd.read_csv(out)
+    truth = trained[2]
+    assert list(submission.columns) == ["ID", "target"]
+    assert list(submission["ID"]) == list(truth["ID"])
+    assert set(submission["target"]) <= set(COLORS)  # class ids as in train.csv, not 0..K-1
+    assert (submission["target"].to_numpy() == truth["truth"].to_numpy()).mean() >= 0.8
+
+
+def test_probabilities_one_column_per_class(trained):
+    result, out = _predict(trained, "--probabilities", out_name="proba.csv")
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out)
+    assert list(table.columns) == ["ID"] + [str(c) for c in COLORS]
+    np.testing.assert_allclose(table.drop(columns="ID").sum(axis=1), 1.0, atol=1e-6)
+
+
+def test_model_choice_blend_and_id(trained):
+    for choice in ("blend", "M2", "best"):
+        result, out = _predict(trained, "--model", choice, out_name=f"{choice}.csv")
+        assert result.exit_code == 0, result.output
+        assert len(pd.read_csv(out)) == 9
+    result, _ = _predict(trained, "--model", "M99")
+    assert result.exit_code == 2 and "unknown model id 'M99'" in result.output
+
+
+def test_tta_averages_the_probabilities_of_the_transformed_copies(trained):
+    root, project, truth = trained
+    plain, plain_out = _predict(trained, "--probabilities", "--model", "M2", out_name="plain.csv")
+    tta, tta_out = _predict(trained, "--probabilities", "--model", "M2", "--tta", "hflip", out_name="tta.csv")
+    assert plain.exit_code == 0 and tta.exit_code == 0, tta.output
+    # Predict the flipped images on their own, as a separate image set, with the same model.
+    flipped = root / "flipped"
+    for image_id in truth["ID"]:
+        flipped.mkdir(exist_ok=True)
+        Image.open(root / "test" / image_id).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(flipped / image_id)
+    out = root / "flipped.csv"
+    result = CliRunner().invoke(main, ["predict", "--images", str(flipped), "--labels", str(root / "test.csv"),
+                                       "--project", project, "--set", "flipped", "--model", "M2", "--probabilities",
+                                       "--out", str(out), "--quiet", "--workers", "0"])
+    assert result.exit_code == 0, result.output
+    p_plain, p_tta, p_flip = (pd.read_csv(p).drop(columns="ID").to_numpy() for p in (plain_out, tta_out, out))
+    assert not np.allclose(p_plain, p_flip)
+    np.testing.assert_allclose(p_tta, (p_plain + p_flip) / 2, atol=1e-5)
+
+
+def test_featurizer_mismatch_is_a_clear_error(trained, tmp_path):
+    root, project, _ = trained
+    sidecar_path = root / "project" / "embeddings" / "train" / "grayscale20.json"
+    original = sidecar_path.read_text()
+    sidecar = json.loads(original)
+    sidecar["fingerprint"] = "0000000000000000"
+    sidecar_path.write_text(json.dumps(sidecar))
+    try:
+        result, _ = _predict(trained, out_name="mismatch.csv")
+    finally:
+        sidecar_path.write_text(original)
+    assert result.exit_code == 2
+    assert "no longer matches" in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_predict_without_a_leaderboard_says_what_to_run(tmp_path):
+    write_image(tmp_path / "imgs" / "a.png")
+    result = CliRunner().invoke(main, ["predict", "--images", str(tmp_path / "imgs"), "--project",
+                                       str(tmp_path / "empty"), "--out", str(tmp_path / "s.csv")])
+    assert result.exit_code == 2 and "run `pixelboard leaderboard` first" in result.output
