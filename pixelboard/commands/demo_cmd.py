@@ -15,11 +15,12 @@ from pixelboard.commands.predict_cmd import predict
 @click.command()
 @click.option("--out", default="pixelboard-demo", show_default=True, type=click.Path(file_okay=False),
               help="Folder for the sample images, the project and the submission.")
-@click.option("--jobs", default=1, show_default=True, type=click.IntRange(1), help="Parallel fold fits.")
+@click.option("--jobs", default=None, type=click.IntRange(1), help="Parallel fold fits [default: one per core].")
+@click.option("--blueprints", default=None, help="Comma-separated blueprints [default: the default set].")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.pass_context
 @friendly_errors
-def demo(ctx, out, jobs, quiet):
+def demo(ctx, out, jobs, blueprints, quiet):
     """Write the bundled 800-image sample as a competition folder, then featurize -> leaderboard -> predict."""
     from pixelboard.datasets.sample import write_competition_folder
     from pixelboard.leaderboard.metrics import get_metric
@@ -31,18 +32,18 @@ def demo(ctx, out, jobs, quiet):
     ctx.invoke(featurize, images=str(root / "train"), labels_csv=str(root / "train.csv"),
                meta_csv=str(root / "meta.csv"), project_dir=project, quiet=quiet)
     click.echo("== 2/3 leaderboard")
-    ctx.invoke(leaderboard, project_dir=project, jobs=jobs, quiet=quiet)
+    ctx.invoke(leaderboard, project_dir=project, jobs=jobs, blueprints=blueprints, quiet=quiet)
     click.echo("== 3/3 predict the test images")
     submission = root / "submission.csv"
     ctx.invoke(predict, images=str(root / "test"), labels_csv=str(root / "test.csv"), project_dir=project,
                out=str(submission), quiet=quiet)
-    score = _score(submission, root / "test_labels.csv", get_metric("macro_f1"))
+    score = score_submission(submission, root / "test_labels.csv", get_metric("macro_f1"))
     click.echo(f"test-set Macro F1 of the submission (labels kept aside in test_labels.csv): {score:.4f}")
     click.echo(f"leaderboard table: {Path(project) / 'leaderboard' / 'leaderboard.html'}")
     click.echo(f"submission:        {submission}")
 
 
-def _score(submission: Path, truth: Path, metric) -> float:
+def score_submission(submission: Path, truth: Path, metric) -> float:
     import numpy as np
     import pandas as pd
 

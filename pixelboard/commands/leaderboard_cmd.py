@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from pixelboard.commands.common import friendly_errors, project_option
@@ -23,7 +25,8 @@ def run_option(command):
               help="Stratified holdout share, scored once and never used for ranking.")
 @click.option("--folds", default=5, show_default=True, type=click.IntRange(2), help="Cross-validation folds.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the partition and of every model.")
-@click.option("--jobs", default=1, show_default=True, type=click.IntRange(1), help="Fold fits run in parallel.")
+@click.option("--jobs", default=None, type=click.IntRange(1),
+              help="Fold fits run in parallel processes, one thread each [default: one per CPU core].")
 @click.option("--blueprints", default=None, help="Comma-separated blueprints [default: the default set; "
               "see `pixelboard list blueprints`].")
 @click.option("--featurizers", default=None, help="Comma-separated embeddings to use [default: all of the set].")
@@ -40,7 +43,7 @@ def leaderboard(project_dir, run, set_name, metric, holdout_fraction, folds, see
     from pixelboard.project import Project
 
     options = LeaderboardOptions(run=run, set_name=set_name, metric=metric, holdout_fraction=holdout_fraction,
-                                 folds=folds, seed=seed, jobs=jobs, blueprints=split_list(blueprints),
+                                 folds=folds, seed=seed, jobs=jobs or os.cpu_count() or 1, blueprints=split_list(blueprints),
                                  featurizers=split_list(featurizers), blenders=split_list(blenders),
                                  progress=not quiet)
     result = run_leaderboard(Project(project_dir), options)

@@ -41,6 +41,7 @@ class EmbeddingStore:
             atomic.write_json(meta, description)
         self._index: dict[str, tuple[str, int]] = {}
         self._arrays: dict[str, np.ndarray] = {}
+        self._added: list[str] = []  # shards written by this object: what compact() merges
         for manifest in sorted(self.directory.glob("shard-*.json")):
             keys = atomic.read_json(manifest)
             for row, key in enumerate(keys):
@@ -65,6 +66,7 @@ class EmbeddingStore:
         atomic.write_json(self.directory / f"{stem}.json", list(keys))
         for row, key in enumerate(keys):
             self._index[key] = (stem, row)
+        self._added.append(stem)
 
     def get(self, keys: list[str]) -> np.ndarray:
         out = np.empty((len(keys), self.n_features), dtype=np.float32)
@@ -74,14 +76,20 @@ class EmbeddingStore:
         return out
 
     def compact(self) -> None:
-        """Merge all shards into one, so a big image set does not leave thousands of small files."""
-        stems = sorted({stem for stem, _ in self._index.values()})
-        if len(stems) <= 1:
+        """Merge the per-batch shards of this run into one, so a big image set leaves few files.
+
+        Only this run's shards are rewritten: earlier runs' shards are already merged, and
+        rewriting the whole cache on every incremental run would make small additions slow.
+        """
+        if len(self._added) <= 1:
             return
-        keys = list(self._index)
+        stems = set(self._added)
+        keys = [key for key, (stem, _) in self._index.items() if stem in stems]
         rows = self.get(keys)
-        old = [self.directory / f"{s}{ext}" for s in stems for ext in (".json", ".npy")]
-        self._arrays.clear()
+        old = [self.directory / f"{s}{ext}" for s in sorted(stems) for ext in (".json", ".npy")]
+        for stem in stems:
+            self._arrays.pop(stem, None)
+        self._added = []
         self.add(keys, rows)
         for path in old:  # keys files first (see order above): a crash here leaves only harmless duplicates
             path.unlink(missing_ok=True)
