@@ -130,7 +130,9 @@ def _plan(features: list[FeatureRows], options: LeaderboardOptions, partition: P
 def _fit_rows(todo, labels: Labels, partition: Partition, store: RunStore, options: LeaderboardOptions) -> list[dict]:
     if not todo:
         return []
-    threads = max(1, (os.cpu_count() or 1) // options.jobs)
+    # Parallel processes with one thread each: boosters' OpenMP threads spin on busy cores, and
+    # measured on 2 cores, two threads per fit were slower than one for every blueprint.
+    threads = 1 if options.jobs > 1 else max(1, os.cpu_count() or 1)
     tasks = [(model_id, key, spec, rows, fold) for model_id, key, spec, rows in todo for fold in range(partition.n_folds)]
     jobs = (delayed(fit_fold)(spec["blueprint"], rows, np.arange(rows.X.shape[1]), labels.y, labels.n_classes,
                               partition, fold, options.seed, threads) for _, _, spec, rows, fold in tasks)

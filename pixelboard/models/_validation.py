@@ -1,0 +1,32 @@
+"""Small helpers shared by the hand-written estimators (input checks, seeds, thread counts)."""
+
+from __future__ import annotations
+
+import numpy as np
+from joblib import effective_n_jobs
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_random_state, validate_data
+
+
+def validate_classification(estimator, X, y, dtype=np.float32):
+    """Validate ``X, y``, set ``n_features_in_`` and ``classes_``; return ``X`` and encoded ``y``.
+
+    Labels of any type (strings, ints, floats) are encoded to ``0..n_classes-1`` so every backend
+    sees the same integer targets and ``predict_proba`` columns line up with ``classes_``.
+    """
+    X, y = validate_data(estimator, X, y, dtype=dtype)
+    check_classification_targets(y)
+    encoder = LabelEncoder().fit(y)
+    estimator.classes_ = encoder.classes_
+    return X, encoder.transform(y)
+
+
+def resolve_seed(random_state) -> int:
+    """An int seed drawn from ``random_state`` (None, int or RandomState); call inside ``fit``."""
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+def resolve_threads(n_jobs) -> int:
+    """A positive thread count: ``None`` -> 1, ``-1`` -> all cores, as joblib reads ``n_jobs``."""
+    return max(1, int(effective_n_jobs(n_jobs)))

@@ -1,0 +1,90 @@
+"""Shared base for gradient-boosted-tree blueprints: early stopping on an inner stratified split.
+
+All three boosting libraries need the same thing on a leaderboard fold: hold out a small stratified
+slice of the training rows, boost until the held-out loss stops improving, keep the best iteration.
+The base does that once; a subclass only says how to build its booster and how to pass the eval set.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.model_selection import train_test_split
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from pixelboard.models._validation import resolve_seed, resolve_threads, validate_classification
+
+
+def inner_split(y, fraction, seed):
+    """Stratified ``(train_idx, val_idx)`` for early stopping, or None when it cannot be made.
+
+    Rows of classes with a single example cannot be stratified; they all go to training (the split
+    only picks the number of rounds). None when the validation part would be too small to hold one
+    row of every class, or fewer than two classes can be split.
+    """
+    counts = np.bincount(y)
+    splittable = counts[y] >= 2
+    rows = np.flatnonzero(splittable)
+    n_split_classes = int(np.count_nonzero(counts >= 2))
+    n_val = math.ceil(fraction * rows.size)
+    if n_split_classes < 2 or n_val < n_split_classes or rows.size - n_val < n_split_classes:
+        return None
+    train, val = train_test_split(rows, test_size=n_val, stratify=y[rows], random_state=seed)
+    return np.sort(np.concatenate([train, np.flatnonzero(~splittable)])), np.sort(val)
+
+
+class EarlyStoppingBoostingClassifier(ClassifierMixin, BaseEstimator):
+    """Base class; subclasses define ``__init__`` (with at least ``n_estimators``,
+    ``early_stopping_rounds``, ``validation_fraction``, ``n_jobs``, ``random_state``) and:
+
+    - ``_make_booster(seed, n_classes, threads, early_stopping) -> unfitted library estimator``
+    - ``_fit_booster(booster, X, y, eval_set)``: ``eval_set`` is ``(X_val, y_val)`` or None
+    - ``_n_rounds(booster) -> int``: boosting rounds the fitted booster predicts with
+
+    Labels are encoded to ``0..n_classes-1`` before the booster sees them, so ``predict_proba``
+    columns follow ``classes_``. ``early_stopping_rounds=None`` (or an unsplittable ``y``) boosts
+    a fixed ``n_estimators`` rounds on all rows.
+    """
+
+    def fit(self, X, y):
+        X, y_enc = validate_classification(self, X, y, dtype=np.float32)
+        if len(self.classes_) < 2:
+            only = self.classes_[0]
+            raise ValueError(f"{type(self).__name__} needs 2+ classes in y, got 1 class ({only!r})")
+        seed = resolve_seed(self.random_state)
+        split = None
+        if self.early_stopping_rounds:
+            split = inner_split(y_enc, self.validation_fraction, seed)
+        booster = self._make_booster(
+            seed, len(self.classes_), resolve_threads(self.n_jobs), early_stopping=split is not None
+        )
+        if split is None:
+            self._fit_booster(booster, X, y_enc, None)
+        else:
+            train, val = split
+            self._fit_booster(booster, X[train], y_enc[train], (X[val], y_enc[val]))
+        self.booster_ = booster
+        self.early_stopping_used_ = split is not None
+        self.n_rounds_ = int(self._n_rounds(booster))
+        return self
+
+    def _make_booster(self, seed, n_classes, threads, early_stopping):
+        raise NotImplementedError
+
+    def _fit_booster(self, booster, X, y, eval_set):
+        raise NotImplementedError
+
+    def _n_rounds(self, booster):
+        raise NotImplementedError
+
+    def predict_proba(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float32, reset=False)
+        proba = np.asarray(self.booster_.predict_proba(X), dtype=np.float64)
+        return proba / proba.sum(axis=1, keepdims=True)  # xgboost returns float32 rows
+
+    def predict(self, X):
+        proba = self.predict_proba(X)  # first, so an unfitted model raises NotFittedError
+        return self.classes_[np.argmax(proba, axis=1)]

@@ -1,0 +1,113 @@
+"""One common suite over every registered blueprint, plus sklearn's check_estimator for ours."""
+
+from __future__ import annotations
+
+import joblib
+import numpy as np
+import pytest
+from sklearn.datasets import make_classification
+from sklearn.metrics import balanced_accuracy_score
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from pixelboard.errors import PixelboardError
+from pixelboard.models import create_blueprint, get_blueprint, list_blueprints
+from pixelboard.models.boosting import inner_split
+from pixelboard.models.catboost_gbt import CatBoostClassifier
+from pixelboard.models.lightgbm_gbt import LightGBMClassifier
+from pixelboard.models.logistic import TunedLogisticRegression
+from pixelboard.models.mlp import SlimResidualMLPClassifier, auto_batch_size
+from pixelboard.models.xgboost_gbt import XGBoostClassifier
+
+BLUEPRINTS = list_blueprints()
+# Small, fast variants for the blueprint suite: the defaults are sized for real leaderboards.
+FAST_PARAMS = {"lightgbm": {"n_estimators": 60}, "xgboost": {"n_estimators": 60},
+               "catboost": {"n_estimators": 60}}
+
+
+@pytest.fixture(scope="module")
+def easy_problem():
+    """Separable 4-class problem shaped like (small) embeddings: float32, many noise columns."""
+    X, y = make_classification(n_samples=400, n_features=60, n_informative=12, n_redundant=8,
+                               n_classes=4, n_clusters_per_class=1, class_sep=2.0, random_state=0)
+    X = X.astype(np.float32)
+    return X[:300], y[:300], X[300:], y[300:]
+
+
+def _make(name, random_state=0):
+    return create_blueprint(name, random_state=random_state).set_params(**FAST_PARAMS.get(name, {}))
+
+
+def test_registry_lists_default_set_and_rejects_unknown_names():
+    assert set(list_blueprints(default_only=True)) >= {"majority", "lr_l2", "mlp", "lightgbm",
+                                                        "xgboost", "catboost"}
+    spec = get_blueprint("lr_l2")
+    assert spec.label == "Regularized Logistic Regression (L2)" and spec.short == "LR"
+    with pytest.raises(PixelboardError, match="lr_l2"):
+        get_blueprint("no_such_blueprint")
+
+
+@pytest.mark.parametrize("name", BLUEPRINTS)
+def test_blueprint_fits_and_predicts_valid_probabilities(name, easy_problem):
+    X, y, X_test, y_test = easy_problem
+    model = _make(name).fit(X, y)
+    proba = model.predict_proba(X_test)
+    assert proba.shape == (len(X_test), 4)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    assert list(model.classes_) == [0, 1, 2, 3]
+    score = balanced_accuracy_score(y_test, model.predict(X_test))
+    # Chance is 0.25; every real blueprint reaches ~0.9 here, a broken one would not pass 0.75.
+    assert score <= 0.3 if name == "majority" else score >= 0.75
+
+
+@pytest.mark.parametrize("name", BLUEPRINTS)
+def test_blueprint_is_deterministic_and_survives_joblib(name, easy_problem, tmp_path):
+    X, y, X_test, _ = easy_problem
+    first = _make(name, random_state=3).fit(X, y)
+    second = _make(name, random_state=3).fit(X, y)
+    np.testing.assert_array_equal(first.predict_proba(X_test), second.predict_proba(X_test))
+    joblib.dump(first, tmp_path / "model.joblib")
+    loaded = joblib.load(tmp_path / "model.joblib")
+    np.testing.assert_array_equal(loaded.predict_proba(X_test), first.predict_proba(X_test))
+
+
+@pytest.mark.parametrize("tiny", [1, 2])
+@pytest.mark.parametrize("name", BLUEPRINTS)
+def test_blueprint_accepts_string_labels_with_a_tiny_class(name, tiny, easy_problem):
+    X, y, X_test, _ = easy_problem
+    names = np.array(["cat", "dog", "owl", "yak"])
+    labels = names[y]
+    # A 1- or 2-row class: too small for 3 inner CV folds, or to be stratified at all.
+    labels[:tiny] = "emu"
+    model = _make(name).fit(X, labels)
+    assert list(model.classes_) == ["cat", "dog", "emu", "owl", "yak"]
+    assert model.predict_proba(X_test).shape == (len(X_test), 5)
+    assert set(model.predict(X_test)) <= set(names) | {"emu"}
+
+
+def test_inner_split_is_stratified_and_keeps_singletons_in_training():
+    y = np.array([0] * 40 + [1] * 20 + [2])
+    train, val = inner_split(y, 0.15, seed=0)
+    assert sorted(np.concatenate([train, val])) == list(range(len(y)))
+    assert 60 in train and set(y[val]) == {0, 1}
+    assert inner_split(np.array([0, 0, 1, 1]), 0.15, seed=0) is None  # too small to split
+
+
+def test_boosting_keeps_best_iteration_from_early_stopping(easy_problem):
+    X, y, _, _ = easy_problem
+    model = LightGBMClassifier(n_estimators=400, learning_rate=0.3, random_state=0).fit(X, y)
+    assert model.early_stopping_used_ and model.n_rounds_ < 400
+
+
+def test_mlp_batch_size_rule():
+    assert [auto_batch_size(n) for n in (5, 100, 3000, 100_000)] == [5, 32, 187, 512]
+
+
+@parametrize_with_checks([
+    SlimResidualMLPClassifier(epochs=4, random_state=0),
+    TunedLogisticRegression(random_state=0),
+    LightGBMClassifier(n_estimators=20, random_state=0),
+    XGBoostClassifier(n_estimators=20, random_state=0),
+    CatBoostClassifier(n_estimators=20, random_state=0),
+])
+def test_sklearn_estimator_contract(estimator, check):
+    check(estimator)
