@@ -33,9 +33,15 @@ def project_option(command):
                         type=click.Path(file_okay=False), help="Project directory (manifests, cache, runs).")(command)
 
 
-def image_input_options(command):
-    """The image-set options shared by featurize and predict."""
-    options = [
+def _apply(command, options):
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def training_image_options(command):
+    """How featurize finds images and labels: class folders, a competition CSV, or unlabelled images."""
+    return _apply(command, [
         click.option("--images", required=True, type=click.Path(),
                      help="Image folder: one sub-folder per class, or the images named by --labels."),
         click.option("--labels", "labels_csv", type=click.Path(), default=None,
@@ -47,7 +53,17 @@ def image_input_options(command):
         click.option("--group-column", default=None,
                      help="Column of --labels whose equal values must stay on one side of every split."),
         click.option("--unlabelled", is_flag=True, help="Treat the images as an unlabelled (test) set."),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+    ])
+
+
+def prediction_image_options(command):
+    """How predict finds the images to predict: a folder, or a folder plus a CSV of IDs."""
+    return _apply(command, [
+        click.option("--images", required=True, type=click.Path(),
+                     help="Folder of images to predict (searched recursively), or the images named by --labels."),
+        click.option("--labels", "labels_csv", type=click.Path(), default=None,
+                     help="CSV whose ID column names the images, in submission order (e.g. test.csv)."),
+        click.option("--id-column", default="ID", show_default=True, help="ID column of --labels and the submission."),
+        click.option("--target-column", default="target", show_default=True,
+                     help="Name of the label column in the submission."),
+    ])

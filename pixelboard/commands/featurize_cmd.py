@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from pixelboard.commands.common import DEFAULT_BACKBONES, friendly_errors, image_input_options, project_option
+from pixelboard.commands.common import DEFAULT_BACKBONES, friendly_errors, training_image_options, project_option
 from pixelboard.datasets import read_image_set
 from pixelboard.errors import PixelboardError
 from pixelboard.datasets.images import DEFAULT_MAX_PIXELS
@@ -20,7 +20,7 @@ def split_list(text: str | None) -> list[str]:
 
 
 @click.command()
-@image_input_options
+@training_image_options
 @project_option
 @click.option("--set", "set_name", default=None, help="Name of this image set in the project "
               "[default: train for labelled images, test otherwise].")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
-from pixelboard.commands.common import friendly_errors, image_input_options, project_option
+from pixelboard.commands.common import friendly_errors, prediction_image_options, project_option
 
 
 @click.command()
-@image_input_options
+@prediction_image_options
 @project_option
 @click.option("--run", default="leaderboard", show_default=True, help="Leaderboard run to take the model from.")
 @click.option("--set", "set_name", default="test", show_default=True, help="Name of these images in the project.")
@@ -23,7 +23,7 @@ from pixelboard.commands.common import friendly_errors, image_input_options, pro
 @click.option("--workers", default=None, type=click.IntRange(0), help="Decoding workers [default: cores - 1].")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @friendly_errors
-def predict(images, labels_csv, meta_csv, id_column, target_column, group_column, unlabelled, project_dir, run,
+def predict(images, labels_csv, id_column, target_column, project_dir, run,
             set_name, out, model, probabilities, tta, device, batch_size, workers, quiet):
     """Predict images with a leaderboard model or blend and write a submission CSV."""
     from pixelboard import atomic
