@@ -1,4 +1,4 @@
-"""Small helpers shared by the hand-written estimators (input checks, seeds, thread counts)."""
+"""Small helpers shared by the hand-written estimators (input checks, seeds, thread counts, predict)."""
 
 from __future__ import annotations
 
@@ -30,3 +30,11 @@ def resolve_seed(random_state) -> int:
 def resolve_threads(n_jobs) -> int:
     """A positive thread count: ``None`` -> 1, ``-1`` -> all cores, as joblib reads ``n_jobs``."""
     return max(1, int(effective_n_jobs(n_jobs)))
+
+
+class ArgmaxPredictMixin:
+    """``predict`` as the most probable class of ``predict_proba``, shared by every estimator here."""
+
+    def predict(self, X):
+        proba = self.predict_proba(X)  # first, so an unfitted model raises NotFittedError
+        return self.classes_[np.argmax(proba, axis=1)]

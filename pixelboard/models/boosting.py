@@ -14,7 +14,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from pixelboard.models._validation import resolve_seed, resolve_threads, validate_classification
+from pixelboard.models._validation import ArgmaxPredictMixin, resolve_seed, resolve_threads, validate_classification
 
 
 def inner_split(y, fraction, seed):
@@ -35,7 +35,7 @@ def inner_split(y, fraction, seed):
     return np.sort(np.concatenate([train, np.flatnonzero(~splittable)])), np.sort(val)
 
 
-class EarlyStoppingBoostingClassifier(ClassifierMixin, BaseEstimator):
+class EarlyStoppingBoostingClassifier(ArgmaxPredictMixin, ClassifierMixin, BaseEstimator):
     """Base class; subclasses define ``__init__`` (with at least ``n_estimators``,
     ``early_stopping_rounds``, ``validation_fraction``, ``n_jobs``, ``random_state``) and:
 
@@ -84,7 +84,3 @@ class EarlyStoppingBoostingClassifier(ClassifierMixin, BaseEstimator):
         X = validate_data(self, X, dtype=np.float32, reset=False)
         proba = np.asarray(self.booster_.predict_proba(X), dtype=np.float64)
         return proba / proba.sum(axis=1, keepdims=True)  # xgboost returns float32 rows
-
-    def predict(self, X):
-        proba = self.predict_proba(X)  # first, so an unfitted model raises NotFittedError
-        return self.classes_[np.argmax(proba, axis=1)]

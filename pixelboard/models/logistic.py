@@ -16,13 +16,13 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
-from pixelboard.models._validation import resolve_seed, resolve_threads, validate_classification
+from pixelboard.models._validation import ArgmaxPredictMixin, resolve_seed, resolve_threads, validate_classification
 from pixelboard.models.registry import register_blueprint
 
 DEFAULT_CS = tuple(np.logspace(-2, 2, 9))
 
 
-class TunedLogisticRegression(ClassifierMixin, BaseEstimator):
+class TunedLogisticRegression(ArgmaxPredictMixin, ClassifierMixin, BaseEstimator):
     """StandardScaler -> multinomial L2 logistic regression, C picked from ``Cs`` by inner CV.
 
     Inner folds = ``min(max_folds, smallest class count)`` so every fold sees every class; with
@@ -72,10 +72,6 @@ class TunedLogisticRegression(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         return self.pipeline_.predict_proba(X)
-
-    def predict(self, X):
-        proba = self.predict_proba(X)  # first, so an unfitted model raises NotFittedError
-        return self.classes_[np.argmax(proba, axis=1)]
 
 
 @register_blueprint("lr_l2", "Regularized Logistic Regression (L2)", short="LR", default=True)

@@ -11,7 +11,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from pixelboard.models._validation import resolve_seed, resolve_threads, validate_classification
+from pixelboard.models._validation import ArgmaxPredictMixin, resolve_seed, resolve_threads, validate_classification
 from pixelboard.models.registry import register_blueprint
 
 
@@ -30,7 +30,7 @@ def auto_batch_size(n_rows: int) -> int:
     return int(min(max(n_rows // 16, 32), 512, max(n_rows, 1)))
 
 
-class SlimResidualMLPClassifier(ClassifierMixin, BaseEstimator):
+class SlimResidualMLPClassifier(ArgmaxPredictMixin, ClassifierMixin, BaseEstimator):
     """Standardize -> ``head(dropout(prelu(hidden(x)))) + skip(x)`` -> softmax.
 
     Trained with AdamW (decoupled weight decay) under a OneCycleLR schedule peaking at ``max_lr``.
@@ -91,10 +91,6 @@ class SlimResidualMLPClassifier(ClassifierMixin, BaseEstimator):
         logits -= logits.max(axis=1, keepdims=True)
         proba = np.exp(logits)
         return proba / proba.sum(axis=1, keepdims=True)
-
-    def predict(self, X):
-        proba = self.predict_proba(X)  # first, so an unfitted model raises NotFittedError
-        return self.classes_[np.argmax(proba, axis=1)]
 
 
 @register_blueprint("mlp", "Slim Residual MLP", short="MLP", default=True)
