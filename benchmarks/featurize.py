@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from common import cpu_name
 
 from pixelboard.datasets import fashion_mnist, read_image_set
 from pixelboard.errors import PixelboardError
@@ -86,15 +87,7 @@ def pipeline(featurizer, image_dir: Path, project_dir: Path, batch_size: int,
 
 
 def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
 
 
 def main(argv=None) -> int:

@@ -61,10 +61,11 @@ def choose_model(rows: list[dict], choice: str) -> dict:
 
 
 def predict(project: Project, image_set: ImageSet, *, run: str = "leaderboard", model: str = "best",
-            tta: list[str] | None = None, options: FeaturizeOptions | None = None, device: str = "auto",
-            train_set: str = "train") -> Prediction:
+            tta: list[str] | None = None, options: FeaturizeOptions | None = None,
+            device: str = "auto") -> Prediction:
     rows, _ = load_ranked(project.root / run)
     store = RunStore(project.root / run)
+    train_set = store.config()["options"]["set_name"]  # the labelled set this run was fitted on
     chosen = store.read_result(choose_model(rows, model)["id"])
     members = [store.read_result(m) for m in chosen["members"]] if chosen["kind"] == "blend" else [chosen]
     labels = load_labels(project, train_set)

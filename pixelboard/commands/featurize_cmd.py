@@ -38,7 +38,8 @@ def split_list(text: str | None) -> list[str]:
               help="Decoding worker processes [default: CPU cores - 1, at most 8].")
 @click.option("--no-amp", is_flag=True, help="Disable float16 mixed precision on CUDA.")
 @click.option("--augment", default=None, help="Train-time augmentation: comma-separated transforms "
-              "(rot90,rot180,rot270,hflip,vflip,rotate,blur,noise,jpeg,brightness).")
+              "(rot90,rot180,rot270,hflip,vflip,transpose,transverse, or dihedral for all seven; "
+              "rotate,blur,noise,jpeg,brightness).")
 @click.option("--augment-copies", default=1, show_default=True, type=click.IntRange(1),
               help="Copies per random transform (rotate, blur, noise, jpeg, brightness).")
 @click.option("--seed", default=0, show_default=True, help="Seed of the random augmentations.")

@@ -37,7 +37,6 @@ def run_option(command):
 def leaderboard(project_dir, run, set_name, metric, holdout_fraction, folds, seed, jobs, blueprints, featurizers,
                 blenders, quiet):
     """Fit every blueprint on every featurizer, blend the best, rank and write the tables."""
-    from pixelboard.leaderboard.export import write_tables
     from pixelboard.leaderboard.runner import LeaderboardOptions, run_leaderboard
     from pixelboard.leaderboard.table import render_text, to_frame
     from pixelboard.project import Project
@@ -47,10 +46,9 @@ def leaderboard(project_dir, run, set_name, metric, holdout_fraction, folds, see
                                  featurizers=split_list(featurizers), blenders=split_list(blenders),
                                  progress=not quiet)
     result = run_leaderboard(Project(project_dir), options)
-    paths = write_tables(result.rows, metric, result.directory)
     click.echo(render_text(to_frame(result.rows, metric), metric))
     click.echo(f"{result.n_fitted} new model(s) fitted in {result.seconds:.1f} s; tables: "
-               + ", ".join(str(p) for p in paths.values()))
+               + ", ".join(str(p) for p in result.tables.values()))
 
 
 @click.command()

@@ -59,6 +59,9 @@ TRANSFORMS: dict[str, Transform] = {t.name: t for t in (
     Transform("rot270", lambda img, rng: img.transpose(Image.Transpose.ROTATE_270), False),
     Transform("hflip", lambda img, rng: img.transpose(Image.Transpose.FLIP_LEFT_RIGHT), False),
     Transform("vflip", lambda img, rng: img.transpose(Image.Transpose.FLIP_TOP_BOTTOM), False),
+    # The two diagonal mirrors complete the 8 orientations of a page (rotations x flips).
+    Transform("transpose", lambda img, rng: img.transpose(Image.Transpose.TRANSPOSE), False),
+    Transform("transverse", lambda img, rng: img.transpose(Image.Transpose.TRANSVERSE), False),
     Transform("rotate", _rotate_small, True),
     Transform("blur", _blur, True),
     Transform("noise", _noise, True),
@@ -66,17 +69,20 @@ TRANSFORMS: dict[str, Transform] = {t.name: t for t in (
     Transform("brightness", _brightness_contrast, True),
 )}
 ALIASES = {"flip": "hflip", "rot": "rotate", "contrast": "brightness"}
+DIHEDRAL = ("rot90", "rot180", "rot270", "hflip", "vflip", "transpose", "transverse")  # every page orientation
 
 
 def parse_transforms(spec: str | None) -> list[str]:
     """``"rot90,flip"`` -> ``["rot90", "hflip"]``; unknown names are a one-line error."""
     if not spec:
         return []
-    names = [ALIASES.get(n.strip(), n.strip()) for n in spec.split(",") if n.strip()]
+    names = []
+    for name in (n.strip() for n in spec.split(",") if n.strip()):
+        names.extend(DIHEDRAL if name == "dihedral" else [ALIASES.get(name, name)])
     unknown = [n for n in names if n not in TRANSFORMS]
     if unknown:
         raise PixelboardError(f"unknown transform(s) {', '.join(unknown)}; choose from "
-                              f"{', '.join(list(TRANSFORMS) + list(ALIASES))}")
+                              f"{', '.join(list(TRANSFORMS) + list(ALIASES))} or dihedral (all 7 rotations/flips)")
     return list(dict.fromkeys(names))
 
 

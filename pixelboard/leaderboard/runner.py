@@ -24,6 +24,7 @@ from pixelboard.errors import PixelboardError
 from pixelboard.leaderboard.blenders import BLENDERS, create_blender, cross_validated_blend
 from pixelboard.leaderboard.data import FeatureRows, Labels, load_feature_rows, load_labels
 from pixelboard.leaderboard.evaluate import assemble, fit_fold, score_model
+from pixelboard.leaderboard.export import write_tables
 from pixelboard.leaderboard.metrics import get_metric
 from pixelboard.leaderboard.partition import Partition, make_partition
 from pixelboard.leaderboard.store import RunStore, row_key
@@ -57,6 +58,7 @@ class LeaderboardResult:
     directory: Path
     n_fitted: int
     seconds: float
+    tables: dict[str, Path]  # format -> leaderboard.<format> in the run directory
 
 
 def run_leaderboard(project: Project, options: LeaderboardOptions) -> LeaderboardResult:
@@ -78,7 +80,8 @@ def run_leaderboard(project: Project, options: LeaderboardOptions) -> Leaderboar
     results += _fit_rows(todo, labels, partition, store, options)
     results += _blend(results, labels, partition, store, options)
     ranked = rank_rows(results, metric.name)
-    return LeaderboardResult(ranked, store.directory, len(todo), time.perf_counter() - started)
+    tables = write_tables(ranked, metric.name, store.directory)
+    return LeaderboardResult(ranked, store.directory, len(todo), time.perf_counter() - started, tables)
 
 
 def _partition(store: RunStore, labels: Labels, options: LeaderboardOptions) -> Partition:
@@ -142,7 +145,7 @@ def _fit_rows(todo, labels: Labels, partition: Partition, store: RunStore, optio
     with bar, Parallel(n_jobs=options.jobs, return_as="generator") as parallel:
         for (model_id, key, spec, rows, _), fold_result in zip(tasks, parallel(jobs)):
             bar.update(1)
-            bar.set_postfix_str(f"{spec['blueprint']} on {spec['featurizer']}")
+            bar.set_postfix_str(f"done: {spec['blueprint']} on {spec['featurizer']}")
             finished.setdefault(model_id, []).append(fold_result)
             if len(finished[model_id]) == partition.n_folds:  # a row is saved as soon as its folds are done
                 results.append(_save_model(model_id, key, spec, finished.pop(model_id), labels, partition, store))

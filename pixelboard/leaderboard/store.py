@@ -36,6 +36,12 @@ class RunStore:
     def partition_dir(self) -> Path:
         return self.directory / "partition"
 
+    def config(self) -> dict:
+        path = self.directory / "config.json"
+        if not path.is_file():
+            raise PixelboardError(f"no leaderboard in {self.directory}: run `pixelboard leaderboard` first")
+        return atomic.read_json(path)
+
     def model_id(self, key: str, prefix: str) -> str:
         """The id of a row key, allocating the next free ``<prefix>N`` the first time."""
         if key not in self._ids:

@@ -1,0 +1,105 @@
+"""Helpers shared by the benchmarks: Fashion-MNIST competition folders, machine info, versions, results.
+
+Not a benchmark itself. Scripts run as ``python benchmarks/<name>.py`` have ``benchmarks/`` on
+``sys.path``, so they import this module as ``common``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from pixelboard.datasets import fashion_mnist
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+PACKAGES = ("pixelboard", "torch", "timm", "numpy", "scikit-learn", "lightgbm", "xgboost", "catboost", "pillow")
+
+
+def require_fashion_mnist() -> bool:
+    """True when the Debian Fashion-MNIST files are there; otherwise say how to get them."""
+    if fashion_mnist.available():
+        return True
+    print(f"Fashion-MNIST not found in {fashion_mnist.fashion_mnist_dir()}: apt-get install dataset-fashion-mnist",
+          file=sys.stderr)
+    return False
+
+
+def balanced_fashion_mnist(split: str, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` images of ``split`` (as equal a share of the 10 classes as ``n`` allows), seeded."""
+    images, labels = fashion_mnist.load(split)
+    chosen = fashion_mnist.balanced_subset(labels, per_class=-(-n // 10), seed=seed)
+    if len(chosen) > n:  # n not a multiple of 10: drop a seeded random few, classes stay within one image
+        chosen = np.sort(np.random.default_rng(seed).permutation(chosen)[:n])
+    return images[chosen], labels[chosen]
+
+
+def write_competition_folder(root: Path, split: str, images: np.ndarray, labels: np.ndarray,
+                             with_targets: bool = True) -> tuple[Path, Path]:
+    """``root/<split>/<split>_NNNNN.png`` + ``root/<split>.csv`` (ID,target, or ID only).
+
+    Returns ``(image dir, csv)``. Labels always go to ``root/<split>_labels.csv`` for scoring, and
+    ``root/meta.csv`` names the classes.
+    """
+    folder = root / split
+    folder.mkdir(parents=True, exist_ok=True)
+    ids = [f"{split}_{i:05d}.png" for i in range(len(images))]
+    for image_id, image in zip(ids, images):
+        Image.fromarray(image).save(folder / image_id)
+    frame = pd.DataFrame({"ID": ids, "target": labels.astype(int)})
+    csv = root / f"{split}.csv"
+    (frame if with_targets else frame[["ID"]]).to_csv(csv, index=False)
+    frame.to_csv(root / f"{split}_labels.csv", index=False)
+    names = fashion_mnist.CLASS_NAMES
+    pd.DataFrame({"target": range(len(names)), "class_name": names}).to_csv(root / "meta.csv", index=False)
+    return folder, csv
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def load_average() -> list[float] | None:
+    return [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None
+
+
+def machine() -> dict:
+    import torch
+
+    return {"cpu": cpu_name(), "cpu_cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "platform": platform.platform(), "load_average_1_5_15min": load_average()}
+
+
+def versions() -> dict:
+    found = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def write_result(path: Path, record: dict) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2, default=str) + "\n")
+    return path
