@@ -24,6 +24,7 @@ from pathlib import Path
 from common import RESULTS_DIR, balanced_fashion_mnist, load_average, machine, now, require_fashion_mnist, versions, \
     write_competition_folder, write_result
 
+from pixelboard.commands.common import split_list
 from pixelboard.datasets import read_image_set
 from pixelboard.errors import PixelboardError
 from pixelboard.featurizers import create_featurizer
@@ -50,17 +51,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def split(text: str | None) -> list[str]:
-    return [p.strip() for p in (text or "").split(",") if p.strip()]
-
-
 def featurize(project: Project, root: Path, args) -> dict:
     images, labels = balanced_fashion_mnist("train", args.images, seed=args.seed)
     image_dir, csv = write_competition_folder(root, "train", images, labels)
     image_set = read_image_set(image_dir, name="train", labels_csv=csv, meta_csv=root / "meta.csv")
     project.save_image_set(image_set)
     timings = {}
-    for name in split(args.backbones):
+    for name in split_list(args.backbones):
         featurizer = create_featurizer(name, device=args.device)
         result = featurize_set(project, image_set, featurizer, FeaturizeOptions(progress=not args.quiet))
         timings[name] = {"seconds": round(result.seconds, 2), "computed": result.n_computed, "cached": result.n_cached,
@@ -91,7 +88,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if not require_fashion_mnist():
         return 2
-    blueprints = split(args.blueprints) or list_blueprints(default_only=True)
+    blueprints = split_list(args.blueprints) or list_blueprints(default_only=True)
     load_at_start, started = load_average(), time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="pixelboard-bench-lb-") as tmp:
         root = args.out_dir or Path(tmp)
@@ -101,7 +98,7 @@ def main(argv=None) -> int:
             featurized = time.perf_counter()
             run = f"bench-{time.strftime('%Y%m%d-%H%M%S')}"  # a fresh run: every row is fitted
             options = LeaderboardOptions(run=run, metric=METRIC, seed=args.seed, jobs=args.jobs, blueprints=blueprints,
-                                         blenders=split(args.blenders), progress=not args.quiet)
+                                         blenders=split_list(args.blenders), progress=not args.quiet)
             result = run_leaderboard(project, options)
         except PixelboardError as exc:
             print(f"Error: {exc}", file=sys.stderr)
@@ -120,9 +117,9 @@ def main(argv=None) -> int:
         "date": now(),
         "images": args.images,
         "image_source": "Fashion-MNIST train split, balanced over 10 classes, 28x28 PNG, competition format",
-        "backbones": split(args.backbones),
+        "backbones": split_list(args.backbones),
         "blueprints": blueprints,
-        "blenders": split(args.blenders),
+        "blenders": split_list(args.blenders),
         "jobs": args.jobs,
         "seed": args.seed,
         "partition": {"holdout_fraction": options.holdout_fraction, "folds": options.folds},

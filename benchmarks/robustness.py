@@ -35,6 +35,7 @@ from common import RESULTS_DIR, balanced_fashion_mnist, load_average, machine, n
     write_competition_folder, write_result
 from sklearn.metrics import f1_score
 
+from pixelboard.commands.common import split_list
 from pixelboard.datasets import read_image_set
 from pixelboard.errors import PixelboardError
 from pixelboard.featurizers import create_featurizer
@@ -68,10 +69,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--output", type=Path, default=RESULTS_DIR / "robustness.json")
     return parser.parse_args(argv)
-
-
-def split(text: str | None) -> list[str]:
-    return [p.strip() for p in (text or "").split(",") if p.strip()]
 
 
 def turn_and_flip(images: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -113,7 +110,7 @@ def run(args, root: Path) -> tuple[dict, dict]:
             times["featurize_train"] = round(time.perf_counter() - started, 2)
             print(result.summary, flush=True)
             options = LeaderboardOptions(run=f"run_{train_set}", set_name=train_set, seed=args.seed, jobs=args.jobs,
-                                         blueprints=split(args.blueprints), blenders=split(args.blenders),
+                                         blueprints=split_list(args.blueprints), blenders=split_list(args.blenders),
                                          progress=not args.quiet)
             board = run_leaderboard(project, options)
             times["leaderboard"] = round(board.seconds, 2)
@@ -170,7 +167,7 @@ def main(argv=None) -> int:
             "cache": "one project; the embedding cache is shared, so later configurations reuse earlier embeddings",
         },
         "train_images": args.train, "test_images": args.test, "seed": args.seed,
-        "backbone": args.backbone, "blueprints": split(args.blueprints), "blenders": split(args.blenders),
+        "backbone": args.backbone, "blueprints": split_list(args.blueprints), "blenders": split_list(args.blenders),
         "jobs": args.jobs, "augment": args.augment, "tta": args.tta,
         "results": results,
         "total_seconds": round(total, 2),
@@ -188,7 +185,7 @@ def main(argv=None) -> int:
     print("test accuracy by orientation:\n" + " " * 14 + "".join(f"{o:>13}" for o in orientations))
     for config, r in results.items():
         print(f"{config:<14}" + "".join(f"{r['test_accuracy_by_orientation'][o]:>13.3f}" for o in orientations))
-    print(f"{args.backbone} + {','.join(split(args.blueprints))}; augment {args.augment}; TTA {args.tta}; "
+    print(f"{args.backbone} + {','.join(split_list(args.blueprints))}; augment {args.augment}; TTA {args.tta}; "
           f"{args.train} train / {args.test} test images; total {total:.0f} s -> {args.output}")
     return 0
 

@@ -148,3 +148,37 @@ def write_embedding_project(root: Path, *, n_classes: int = 3, per_class: int = 
 @pytest.fixture
 def embedding_project(tmp_path) -> Path:
     return write_embedding_project(tmp_path / "project")
+
+
+# --- featurizer helpers (test_featurizers.py, test_weights.py) -------------------------------------------
+SAMPLE_IMAGES = [generated_rgb(seed, size) for seed, size in ((1, (48, 40)), (2, (30, 60)), (3, (64, 64)))]
+
+
+def random_featurizer(name, **options):
+    """A featurizer with seeded random weights on the CPU: two of them are identical."""
+    from pixelboard.featurizers import create_featurizer
+
+    return create_featurizer(name, random_weights=True, device="cpu", **options)
+
+
+def uint8_batch(featurizer, images=SAMPLE_IMAGES) -> torch.Tensor:
+    return torch.from_numpy(np.stack([featurizer.preprocessor(img) for img in images]))
+
+
+def normalised(featurizer, batch: torch.Tensor) -> torch.Tensor:
+    """Scale and normalise independently of ``embed``: with timm's own mean/std."""
+    import timm
+
+    config = timm.data.resolve_model_data_config(featurizer.model)
+    mean = torch.tensor(config["mean"]).view(1, 3, 1, 1)
+    std = torch.tensor(config["std"]).view(1, 3, 1, 1)
+    return (batch.permute(0, 3, 1, 2).float() / 255 - mean) / std
+
+
+def featurize_cli(*args):
+    """``pixelboard featurize --quiet --workers 0 ARGS`` through click's test runner."""
+    from click.testing import CliRunner
+
+    from pixelboard.cli import main
+
+    return CliRunner().invoke(main, ["featurize", "--quiet", "--workers", "0", *map(str, args)])

@@ -1,6 +1,6 @@
 """``featurize_set`` and ``pixelboard featurize``: the embedding cache (hits, incremental, resume after an
-interrupt, fingerprints), atomic outputs, bad images, one-line errors, augmentation rows, and one
-end-to-end run on real Fashion-MNIST images with the real bundled EfficientNet-Lite0 weights."""
+interrupt, fingerprints), atomic outputs, bad images, one-line errors and augmentation rows.
+The command line itself and the run on real images are in test_featurize_cli.py."""
 
 from __future__ import annotations
 
@@ -8,16 +8,14 @@ import shutil
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from PIL import Image
 
-from conftest import CLASSES, IMAGES_PER_CLASS, write_image
+from conftest import CLASSES, IMAGES_PER_CLASS, featurize_cli, random_featurizer, write_image
 from pixelboard import atomic
-from pixelboard.cli import main
 from pixelboard.datasets import read_image_set
 from pixelboard.datasets.images import load_rgb
 from pixelboard.errors import PixelboardError
-from pixelboard.featurizers import create_featurizer, list_featurizers
+from pixelboard.featurizers import create_featurizer
 from pixelboard.featurizers.cache import EmbeddingStore
 from pixelboard.featurizers.pipeline import FeaturizeOptions, featurize_set
 from pixelboard.project import Project
@@ -26,7 +24,7 @@ N_IMAGES = len(CLASSES) * IMAGES_PER_CLASS
 
 
 def _cnn(**options):
-    return create_featurizer("mobilenetv3_small", random_weights=True, device="cpu", **options)
+    return random_featurizer("mobilenetv3_small", **options)
 
 
 def _run(project_dir, image_dir, featurizer, **options):
@@ -61,10 +59,6 @@ def _forbid_decoding(monkeypatch) -> None:
 
 def _no_temp_files(root) -> None:
     assert not [p for p in root.rglob("*") if p.name.endswith(".tmp")]
-
-
-def _cli(*args):
-    return CliRunner().invoke(main, ["featurize", "--quiet", "--workers", "0", *map(str, args)])
 
 
 def _one_line_error(result) -> str:
@@ -226,7 +220,7 @@ def _add_bad_images(folder):
 def test_bad_images_stop_the_run_with_one_line_naming_them_all(tmp_path, class_folder):
     bad = _add_bad_images(class_folder)
     project = tmp_path / "p"
-    result = _cli("--images", class_folder, "--project", project, "--backbone", "grayscale20")
+    result = featurize_cli("--images", class_folder, "--project", project, "--backbone", "grayscale20")
     line = _one_line_error(result)
     assert "3 unreadable image(s)" in line and all(name in line for name in bad)
     assert "truncated" in line and "not an image file" in line and "--skip-bad-images" in line
@@ -243,7 +237,7 @@ def test_skip_bad_images_records_them_and_goes_on(tmp_path, class_folder, monkey
     (class_folder / "dog" / "empty2.png").write_bytes(b"")
     bad += ["cat/empty1.png", "dog/empty2.png"]
     project = tmp_path / "p"
-    result = _cli("--images", class_folder, "--project", project, "--backbone", "grayscale20", "--skip-bad-images")
+    result = featurize_cli("--images", class_folder, "--project", project, "--backbone", "grayscale20", "--skip-bad-images")
     assert result.exit_code == 0, result.output
     assert all(f"skipped {name}:" in result.stderr for name in bad)
     embeddings = Project(project).load_embeddings("train", "grayscale20")
@@ -251,7 +245,7 @@ def test_skip_bad_images_records_them_and_goes_on(tmp_path, class_folder, monkey
     skipped = {entry["file"]: entry["reason"] for entry in embeddings.sidecar["skipped"]}
     assert sorted(skipped) == sorted(bad) and skipped["cat/empty1.png"].startswith("empty file")
     decoded = _count_decodes(monkeypatch)  # rerun: the good images come from the cache, the bad are tried again
-    result = _cli("--images", class_folder, "--project", project, "--backbone", "grayscale20", "--skip-bad-images")
+    result = featurize_cli("--images", class_folder, "--project", project, "--backbone", "grayscale20", "--skip-bad-images")
     assert result.exit_code == 0 and "0 computed" in result.stdout and "5 bad skipped" in result.stdout
     assert {p.relative_to(class_folder).as_posix() for p in decoded} <= set(bad) and len(decoded) == 4
 
@@ -279,17 +273,17 @@ def test_input_errors_are_one_line(tmp_path, competition_folder):
         (["--images", cf.images, "--labels", cf.train_csv, "--augment", "twirl"], "unknown transform"),
     ]
     for args, expected in cases:
-        assert expected in _one_line_error(_cli(*args, *common)), args
+        assert expected in _one_line_error(featurize_cli(*args, *common)), args
 
 
 def test_backbone_and_level_errors_are_one_line(tmp_path, class_folder):
-    result = _cli("--images", class_folder, "--project", tmp_path / "p", "--backbone", "grayscale20,resnet9000")
+    result = featurize_cli("--images", class_folder, "--project", tmp_path / "p", "--backbone", "grayscale20,resnet9000")
     assert "unknown backbone 'resnet9000'" in _one_line_error(result)
     assert not (tmp_path / "p").exists()  # names are checked before any work
-    result = _cli("--images", class_folder, "--project", tmp_path / "p", "--backbone", "mobilenetv3_small",
+    result = featurize_cli("--images", class_folder, "--project", tmp_path / "p", "--backbone", "mobilenetv3_small",
                   "--random-weights", "--levels", "low,ultra")
     assert "unknown level(s) ultra" in _one_line_error(result)
-    result = _cli("--images", class_folder, "--project", tmp_path / "p", "--backbone", "mobilenetv3_small",
+    result = featurize_cli("--images", class_folder, "--project", tmp_path / "p", "--backbone", "mobilenetv3_small",
                   "--weights", tmp_path / "missing.pth")
     assert "weights file not found" in _one_line_error(result)
 
@@ -297,7 +291,7 @@ def test_backbone_and_level_errors_are_one_line(tmp_path, class_folder):
 # --- augmentation -------------------------------------------------------------------------------------------
 def test_augmented_rows_have_ids_sources_and_tags(tmp_path, class_folder):
     project = tmp_path / "p"
-    result = _cli("--images", class_folder, "--project", project, "--backbone", "grayscale20",
+    result = featurize_cli("--images", class_folder, "--project", project, "--backbone", "grayscale20",
                   "--augment", "rot90,noise", "--augment-copies", "2")
     assert result.exit_code == 0, result.output
     embeddings = Project(project).load_embeddings("train", "grayscale20")
@@ -317,7 +311,7 @@ def test_augmented_rows_have_ids_sources_and_tags(tmp_path, class_folder):
     assert not np.allclose(noise0, noise1) and not np.allclose(noise0, embeddings.matrix[0])
 
     # another seed redraws the random copies only; the exact transforms stay cached
-    result = _cli("--images", class_folder, "--project", project, "--backbone", "grayscale20",
+    result = featurize_cli("--images", class_folder, "--project", project, "--backbone", "grayscale20",
                   "--augment", "rot90,noise", "--augment-copies", "2", "--seed", "1")
     assert result.exit_code == 0 and f"{2 * N_IMAGES:,} computed" in result.stdout, result.stdout
 
@@ -335,92 +329,3 @@ def test_random_transforms_give_different_but_repeatable_copies():
         if transform.random:
             assert not np.array_equal(first, np.asarray(apply_tag(img, f"{name}#1"))), name
             assert not np.array_equal(first, np.asarray(apply_tag(img, f"{name}#0", seed=1))), name
-
-
-# --- the CLI ------------------------------------------------------------------------------------------------
-def test_cli_featurizes_with_worker_processes(tmp_path, competition_folder):
-    """The default path: decoding in a DataLoader worker process, CSV labels and meta.csv."""
-    cf = competition_folder
-    result = CliRunner().invoke(main, ["featurize", "--quiet", "--images", str(cf.images), "--labels",
-                                       str(cf.train_csv), "--meta", str(cf.meta_csv), "--project", str(tmp_path / "p"),
-                                       "--backbone", "mobilenetv3_small,grayscale20", "--random-weights",
-                                       "--workers", "1", "--batch-size", "5"])
-    assert result.exit_code == 0, result.output
-    assert f"train: {len(cf.ids)} images" in result.stdout and "3 classes" in result.stdout
-    project = Project(tmp_path / "p")
-    assert project.featurizer_names("train") == ["grayscale20", "mobilenetv3_small-random"]
-    assert project.load_image_set("train").class_names == {"0": "cat", "1": "dog", "2": "fox"}
-    matrix = project.load_embeddings("train", "mobilenetv3_small-random").matrix
-    in_process = _cnn().transform([load_rgb(cf.images / i) for i in cf.ids[:3]])
-    np.testing.assert_allclose(matrix[:3], in_process, rtol=1e-4, atol=1e-4)
-
-
-def test_cli_unlabelled_set_is_named_test(tmp_path, class_folder):
-    result = _cli("--images", class_folder / "cat", "--unlabelled", "--project", tmp_path / "p",
-                  "--backbone", "grayscale20")
-    assert result.exit_code == 0, result.output
-    assert "unlabelled" in result.stdout
-    assert Project(tmp_path / "p").load_embeddings("test", "grayscale20").matrix.shape == (IMAGES_PER_CLASS, 400)
-
-
-def test_cli_interrupt_says_the_work_is_kept(tmp_path, class_folder, monkeypatch):
-    def interrupted(*args, **kwargs):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr("pixelboard.commands.featurize_cmd.featurize_set", interrupted)
-    result = _cli("--images", class_folder, "--project", tmp_path / "p", "--backbone", "grayscale20")
-    assert result.exit_code == 130 and "run the same command again to resume" in result.stderr
-    assert "Traceback" not in result.output
-
-
-def test_list_backbones():
-    result = CliRunner().invoke(main, ["list", "backbones"])
-    assert result.exit_code == 0, result.output
-    lines = result.output.splitlines()
-    assert lines[0].split()[:2] == ["name", "input"]
-    listed = {line.split()[0]: line for line in lines[1:]}
-    assert sorted(listed) == list_featurizers()
-    assert "224x224" in listed["efficientnet_lite0"] and "bundled" in listed["efficientnet_lite0"]
-    assert "highest 1280" in listed["efficientnet_lite0"] and "low 40" in listed["efficientnet_lite0"]
-    assert "20x20" in listed["grayscale20"] and "pixels 400" in listed["grayscale20"]
-    assert "--weights" in listed["mobilenetv3"]
-
-
-# --- end to end on real images with real weights ------------------------------------------------------------
-@pytest.mark.fashion_mnist
-def test_real_fashion_mnist_embeddings_separate_the_classes(tmp_path):
-    """10 classes x 12 real Fashion-MNIST images through the CLI with the bundled EfficientNet-Lite0.
-
-    Thresholds separate real from random weights (measured: real 0.72-0.76 accuracy and a distance ratio of
-    1.6-1.7 on this kind of subset; random weights 0.47-0.53 and 1.10-1.15). Chance is 0.10.
-    """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold, cross_val_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    from pixelboard.datasets import fashion_mnist
-
-    images, labels = fashion_mnist.load("test")
-    chosen = fashion_mnist.balanced_subset(labels, per_class=12, seed=0)
-    fashion_mnist.write_class_folders(tmp_path / "fashion", images[chosen], labels[chosen])
-    result = CliRunner().invoke(main, ["featurize", "--quiet", "--images", str(tmp_path / "fashion"), "--project",
-                                       str(tmp_path / "p"), "--backbone", "efficientnet_lite0"])
-    assert result.exit_code == 0, result.output
-    embeddings = Project(tmp_path / "p").load_embeddings("train", "efficientnet_lite0")
-    assert embeddings.sidecar["description"]["weights"] != "random-seed0"
-    X = np.asarray(embeddings.matrix)
-    y = np.array([int(source.split("_")[0]) for source in embeddings.sources])
-    assert X.shape == (120, 1752) and np.bincount(y).tolist() == [12] * 10
-
-    unit = X / np.linalg.norm(X, axis=1, keepdims=True)
-    distance = 1 - unit @ unit.T
-    same = y[:, None] == y[None, :]
-    off_diagonal = ~np.eye(len(y), dtype=bool)
-    ratio = distance[~same].mean() / distance[same & off_diagonal].mean()
-    assert ratio > 1.4, f"different classes are only {ratio:.2f}x farther apart than same classes"
-
-    folds = StratifiedKFold(3, shuffle=True, random_state=0)
-    model = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000))
-    accuracy = cross_val_score(model, X, y, cv=folds).mean()
-    assert accuracy > 0.6, f"3-fold accuracy {accuracy:.2f} on 10 classes"

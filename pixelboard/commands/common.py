@@ -13,6 +13,11 @@ from pixelboard.project import DEFAULT_PROJECT
 DEFAULT_BACKBONES = "efficientnet_lite0,grayscale20"
 
 
+def split_list(text: str | None) -> list[str]:
+    """``"a, b,,c"`` -> ``["a", "b", "c"]``: the comma-separated lists of the command-line options."""
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
 def friendly_errors(command):
     """Turn library errors into one line and an exit code instead of a traceback."""
     @functools.wraps(command)

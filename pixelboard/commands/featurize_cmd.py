@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from pixelboard.commands.common import DEFAULT_BACKBONES, friendly_errors, training_image_options, project_option
+from pixelboard.commands.common import (DEFAULT_BACKBONES, friendly_errors, project_option, split_list,
+                                        training_image_options)
 from pixelboard.datasets import read_image_set
 from pixelboard.errors import PixelboardError
 from pixelboard.datasets.images import DEFAULT_MAX_PIXELS
@@ -13,10 +14,6 @@ from pixelboard.featurizers.augment import parse_transforms
 from pixelboard.featurizers.base import RESIZE_MODES
 from pixelboard.featurizers.pipeline import FeaturizeOptions, featurize_set
 from pixelboard.project import Project
-
-
-def split_list(text: str | None) -> list[str]:
-    return [part.strip() for part in (text or "").split(",") if part.strip()]
 
 
 @click.command()

@@ -6,8 +6,7 @@ import os
 
 import click
 
-from pixelboard.commands.common import friendly_errors, project_option
-from pixelboard.commands.featurize_cmd import split_list
+from pixelboard.commands.common import friendly_errors, project_option, split_list
 
 
 def run_option(command):
