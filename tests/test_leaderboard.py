@@ -160,3 +160,15 @@ def test_cli_prints_table_writes_files_and_exports(embedding_project):
         assert exported.exit_code == 0
         assert exported.output == (folder / f"leaderboard.{fmt}").read_text()
     assert "Rank,Model ID,Blueprint" in (folder / "leaderboard.csv").read_text()
+
+
+def test_embeddings_that_do_not_match_the_images_are_a_one_line_error(embedding_project):
+    project = Project(embedding_project)
+    image_set = project.load_image_set("train")
+    image_set.ids.append("new.png")
+    image_set.files.append("new.png")
+    image_set.labels.append(0)
+    project.save_image_set(image_set)  # as if images were added without re-running featurize
+    out = CliRunner().invoke(main, ["leaderboard", "--project", str(embedding_project), "--quiet"])
+    assert out.exit_code == 2 and len(out.output.strip().splitlines()) == 1
+    assert "embeddings 'fake_a' lack 1 image(s) of set 'train' (e.g. new.png)" in out.output
