@@ -8,7 +8,7 @@ over its transformed copies.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -69,9 +69,9 @@ def predict(project: Project, image_set: ImageSet, *, run: str = "leaderboard", 
     chosen = store.read_result(choose_model(rows, model)["id"])
     members = [store.read_result(m) for m in chosen["members"]] if chosen["kind"] == "blend" else [chosen]
     labels = load_labels(project, train_set)
-    options = options or FeaturizeOptions()
-    options.augment = list(tta or [])
-    options.augment_copies = 1
+    augmentation_tags(list(tta or []), 1)  # unknown transform names fail before any featurizer is built
+    # A copy: the caller's options are not changed by the TTA settings of this prediction.
+    options = replace(options or FeaturizeOptions(), augment=list(tta or []), augment_copies=1)
 
     probas: dict[str, np.ndarray] = {}
     embedded: dict[str, tuple[np.ndarray, list[str]]] = {}
@@ -99,7 +99,6 @@ def _embed(project: Project, image_set: ImageSet, name: str, train_set: str, opt
             f"featurizer {name} no longer matches the one the models were trained with (fingerprint "
             f"{featurizer.fingerprint()} vs {trained['fingerprint']}: weights or library versions changed); "
             "re-run featurize and leaderboard")
-    augmentation_tags(options.augment, 1)  # validates the names before any work
     result = featurize_set(project, image_set, featurizer, options)
     embeddings = project.load_embeddings(image_set.name, result.name)
     if embeddings.sidecar["skipped"]:
