@@ -1,9 +1,9 @@
-"""Predict new images with a leaderboard model or blend: the same featurizers, the fold models averaged.
+"""Predict new images with a fitted model: a leaderboard row, its 100% refit, or a portable bundle.
 
-The featurizers are rebuilt from the training sidecars (backbone, levels, resize, weights) and must
-produce the same fingerprint as at training time; otherwise the embeddings would not match the
-models and the error says so. Test-time augmentation averages the probabilities of each image
-over its transformed copies.
+Everything the prediction needs comes from the :class:`~pixelboard.fitted.FittedModel`: the classes
+of the run it was fitted in, the featurizer specifications (each rebuilt and checked against its
+training fingerprint) and the estimators. Test-time augmentation averages each image's
+probabilities over its transformed copies.
 """
 
 from __future__ import annotations
@@ -15,12 +15,9 @@ import pandas as pd
 
 from pixelboard.datasets.sources import ImageSet
 from pixelboard.errors import PixelboardError
-from pixelboard.featurizers import create_featurizer
 from pixelboard.featurizers.augment import augmentation_tags
 from pixelboard.featurizers.pipeline import FeaturizeOptions, featurize_set
-from pixelboard.leaderboard.data import load_labels
-from pixelboard.leaderboard.evaluate import full_proba
-from pixelboard.leaderboard.export import load_ranked
+from pixelboard.fitted import FeaturizerSpec, FittedModel
 from pixelboard.leaderboard.store import RunStore
 from pixelboard.project import Project
 
@@ -29,8 +26,9 @@ from pixelboard.project import Project
 class Prediction:
     ids: list[str]
     proba: np.ndarray  # (n images, K)
-    classes: list  # training label space, column order
-    model: dict  # the leaderboard row used
+    classes: list  # the run's label space, column order
+    model: FittedModel  # the model used
+    skipped: list[dict]  # unreadable images left out (with --skip-bad-images)
 
     def labels(self) -> list:
         return [self.classes[i] for i in self.proba.argmax(axis=1)]
@@ -60,58 +58,43 @@ def choose_model(rows: list[dict], choice: str) -> dict:
     raise PixelboardError(f"unknown model id {choice!r}; the leaderboard has {', '.join(r['id'] for r in rows)}")
 
 
-def predict(project: Project, image_set: ImageSet, *, run: str = "leaderboard", model: str = "best",
-            tta: list[str] | None = None, options: FeaturizeOptions | None = None,
-            device: str = "auto") -> Prediction:
-    rows, _ = load_ranked(project.root / run)
-    store = RunStore(project.root / run)
-    train_set = store.config()["options"]["set_name"]  # the labelled set this run was fitted on
-    chosen = store.read_result(choose_model(rows, model)["id"])
-    members = [store.read_result(m) for m in chosen["members"]] if chosen["kind"] == "blend" else [chosen]
-    labels = load_labels(project, train_set)
+def load_run_model(store: RunStore, model: str | None = None) -> FittedModel:
+    """The model ``predict`` uses from a run: with ``model=None`` the deployed (100% refit) model when
+    `pixelboard deploy` made one, else the best row's fold models; otherwise the named row's fold models
+    (or its refit, when that row is the deployed one)."""
+    deployed = store.deployed()
+    if model is None and deployed:
+        return store.load_fitted(deployed["model"], deployed=True)
+    rows, _ = store.ranked_rows()
+    chosen = choose_model(rows, model or "best")["id"]
+    return store.load_fitted(chosen, deployed=bool(deployed and deployed["model"] == chosen))
+
+
+def predict(project: Project, image_set: ImageSet, model: FittedModel, *, tta: list[str] | None = None,
+            options: FeaturizeOptions | None = None, device: str = "auto") -> Prediction:
+    """Embed ``image_set`` with every featurizer ``model`` needs (cached in ``project``) and predict it."""
     augmentation_tags(list(tta or []), 1)  # unknown transform names fail before any featurizer is built
     # A copy: the caller's options are not changed by the TTA settings of this prediction.
     options = replace(options or FeaturizeOptions(), augment=list(tta or []), augment_copies=1)
-
-    probas: dict[str, np.ndarray] = {}
-    embedded: dict[str, tuple[np.ndarray, list[str]]] = {}
-    for member in members:
-        name = member["featurizer"]
-        if name not in embedded:
-            embedded[name] = _embed(project, image_set, name, train_set, options, device)
-        X, sources = embedded[name]
-        fold_models = [store.load_artifact(member["id"], f"fold_{k}") for k in range(member["spec"]["folds"])]
-        row_proba = np.mean([full_proba(m, X, labels.n_classes) for m in fold_models], axis=0)
-        probas[member["id"]] = _average_copies(row_proba, sources, image_set.ids)
-    if chosen["kind"] == "blend":
-        proba = store.load_artifact(chosen["id"], "blender").predict_proba(probas)
-    else:
-        proba = probas[chosen["id"]]
-    return Prediction(image_set.ids, proba, labels.classes, chosen)
+    embedded, skipped = {}, {}
+    for spec in model.featurizers().values():
+        X, sources, bad = _embed(project, image_set, spec, options, device)
+        embedded[spec.name] = (X, sources)
+        skipped.update(bad)
+    keep = [i for i, f in enumerate(image_set.files) if f not in skipped]
+    position = {image_set.ids[i]: k for k, i in enumerate(keep)}
+    rows = {}
+    for name, (X, sources) in embedded.items():
+        wanted = [r for r, s in enumerate(sources) if s in position]  # images every featurizer could read
+        rows[name] = (X[wanted], np.array([position[sources[r]] for r in wanted], dtype=np.int64))
+    proba = model.predict_proba(rows, len(keep))
+    return Prediction([image_set.ids[i] for i in keep], proba, model.classes, model,
+                      [{"file": f, "reason": r} for f, r in sorted(skipped.items())])
 
 
-def _embed(project: Project, image_set: ImageSet, name: str, train_set: str, options: FeaturizeOptions,
-           device: str) -> tuple[np.ndarray, list[str]]:
-    trained = project.load_embeddings(train_set, name).sidecar
-    featurizer = create_featurizer(trained["backbone"], device=device, **trained.get("create_options", {}))
-    if featurizer.fingerprint() != trained["fingerprint"]:
-        raise PixelboardError(
-            f"featurizer {name} no longer matches the one the models were trained with (fingerprint "
-            f"{featurizer.fingerprint()} vs {trained['fingerprint']}: weights or library versions changed); "
-            "re-run featurize and leaderboard")
-    result = featurize_set(project, image_set, featurizer, options)
+def _embed(project: Project, image_set: ImageSet, spec: FeaturizerSpec, options: FeaturizeOptions,
+           device: str) -> tuple[np.ndarray, list[str], dict[str, str]]:
+    result = featurize_set(project, image_set, spec.create(device), options)
     embeddings = project.load_embeddings(image_set.name, result.name)
-    if embeddings.sidecar["skipped"]:
-        skipped = ", ".join(s["file"] for s in embeddings.sidecar["skipped"])
-        raise PixelboardError(f"cannot predict unreadable image(s): {skipped}")
-    return np.asarray(embeddings.matrix), embeddings.sources
-
-
-def _average_copies(row_proba: np.ndarray, sources: list[str], ids: list[str]) -> np.ndarray:
-    """Mean probability over each image's rows (the original plus its TTA copies), in ``ids`` order."""
-    position = {image_id: i for i, image_id in enumerate(ids)}
-    index = np.array([position[s] for s in sources])
-    sums = np.zeros((len(ids), row_proba.shape[1]))
-    np.add.at(sums, index, row_proba)
-    counts = np.bincount(index, minlength=len(ids))[:, None]
-    return sums / counts
+    skipped = {s["file"]: s["reason"] for s in embeddings.sidecar["skipped"]}
+    return np.asarray(embeddings.matrix), embeddings.sources, skipped

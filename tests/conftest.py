@@ -113,11 +113,12 @@ def competition_folder(tmp_path) -> CompetitionFolder:
 # --- synthetic embedding projects (leaderboard tests: no CNN needed) ------------------------------
 def write_embedding_project(root: Path, *, n_classes: int = 3, per_class: int = 20, dims: int = 12,
                             featurizers=("fake_a", "fake_b"), seed: int = 0, separation: float = 2.5,
-                            augment_copies: int = 0) -> Path:
+                            augment_copies: int = 0, content=None) -> Path:
     """A project with a labelled ``train`` manifest and Gaussian-blob embeddings per featurizer.
 
     Labels are ints (as a competition CSV gives them). ``augment_copies`` adds noisy copies of every
     image as augmented rows (``id#copyN``), exactly as ``featurize --augment`` lays them out.
+    ``content`` gives each image's content key (default: all different); equal keys are duplicates.
     """
     from pixelboard.datasets.sources import ImageSet
     from pixelboard.project import Project
@@ -127,6 +128,7 @@ def write_embedding_project(root: Path, *, n_classes: int = 3, per_class: int = 
     labels = [i % n_classes for i in range(len(ids))]
     project = Project(root)
     project.save_image_set(ImageSet("train", root / "images", ids, list(ids), labels))
+    content_of = dict(zip(ids, content or [f"content-{i}" for i in ids]))
     for f, name in enumerate(featurizers):
         centers = rng.normal(0, separation, size=(n_classes, dims))
         originals = centers[labels] + rng.normal(0, 1, size=(len(ids), dims))
@@ -140,7 +142,8 @@ def write_embedding_project(root: Path, *, n_classes: int = 3, per_class: int = 
         sidecar = {"set": "train", "featurizer": name, "backbone": name, "fingerprint": f"fp-{name}-{seed}",
                    "levels": ["low", "high"], "level_slices": {"low": [0, dims // 2], "high": [dims // 2, dims]},
                    "n_features": dims, "augment": {"copies": augment_copies},
-                   "rows": {"ids": row_ids, "sources": sources, "augmentations": augs}, "skipped": []}
+                   "rows": {"ids": row_ids, "sources": sources, "augmentations": augs,
+                            "content": [content_of[s] for s in sources]}, "skipped": []}
         project.save_embeddings("train", name, matrix, sidecar)
     return root
 

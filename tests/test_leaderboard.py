@@ -59,7 +59,8 @@ def test_outputs_written(embedding_project):
     for name in ("config.json", "partition/partition.json", "ids.json"):
         assert (folder / name).is_file(), name
     model = folder / "models" / "M2"
-    assert {p.name for p in model.iterdir()} >= {"result.json", "oof.npy", "holdout.npy", "fold_0.joblib", "fold_4.joblib"}
+    assert {p.name for p in model.iterdir()} >= {"result.json", "oof.npy", "holdout.npy", "model"}
+    assert {p.name for p in (model / "model").iterdir()} == {"model.json"} | {f"estimator_{k}.skops" for k in range(5)}
     config = json.loads((folder / "config.json").read_text())
     assert config["options"]["seed"] == 0 and config["versions"]["scikit-learn"]
 
@@ -105,7 +106,8 @@ def test_holdout_labels_never_reach_cross_validation(embedding_project):
     assert (permuted != labels.y).any()
     scores = []
     for y in (labels.y, permuted):
-        folds = [fit_fold("lr_l2", rows, np.arange(rows.X.shape[1]), y, labels.n_classes, partition, f, 0, 1)
+        groups = np.arange(len(y))
+        folds = [fit_fold("lr_l2", rows, np.arange(rows.X.shape[1]), y, groups, labels.n_classes, partition, f, 0, 1)
                  for f in range(partition.n_folds)]
         oof, holdout = assemble(folds, partition, labels.n_classes)
         scores.append(score_model(oof, holdout, y, partition, labels.n_classes))

@@ -107,18 +107,37 @@ def test_tta_averages_the_probabilities_of_the_transformed_copies(trained):
 
 
 def test_featurizer_mismatch_is_a_clear_error(trained, tmp_path):
+    """A model whose featurizer would not reproduce its training embeddings is refused, not used."""
     root, project, _ = trained
-    sidecar_path = root / "project" / "embeddings" / "train" / "grayscale20.json"
-    original = sidecar_path.read_text()
-    sidecar = json.loads(original)
-    sidecar["fingerprint"] = "0000000000000000"
-    sidecar_path.write_text(json.dumps(sidecar))
+    model_json = root / "project" / "leaderboard" / "models" / "M2" / "model" / "model.json"
+    original = model_json.read_text()
+    meta = json.loads(original)
+    meta["featurizer"]["fingerprint"] = "0000000000000000"
+    model_json.write_text(json.dumps(meta))
     try:
-        result, _ = _predict(trained, out_name="mismatch.csv")
+        result, _ = _predict(trained, "--model", "M2", out_name="mismatch.csv")
     finally:
-        sidecar_path.write_text(original)
+        model_json.write_text(original)
     assert result.exit_code == 2
     assert "no longer matches" in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_predict_uses_the_runs_classes_not_the_current_manifest(trained):
+    """Re-featurizing the training set with another class list must not relabel the model's columns."""
+    root, project, truth = trained
+    before, out = _predict(trained, "--model", "M2", "--probabilities", out_name="classes_before.csv")
+    assert before.exit_code == 0, before.output
+    manifest_path = root / "project" / "datasets" / "train.json"
+    original = manifest_path.read_text()
+    manifest = json.loads(original)
+    manifest["labels"] = [f"other-{v}" for v in manifest["labels"]]
+    manifest_path.write_text(json.dumps(manifest))
+    try:
+        after, out_after = _predict(trained, "--model", "M2", "--probabilities", out_name="classes_after.csv")
+    finally:
+        manifest_path.write_text(original)
+    assert after.exit_code == 0, after.output
+    assert list(pd.read_csv(out).columns) == list(pd.read_csv(out_after).columns) == ["ID"] + [str(c) for c in COLORS]
 
 
 def test_predict_without_a_leaderboard_says_what_to_run(tmp_path):

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from pixelboard.commands.common import friendly_errors
+from pixelboard.commands.deploy_cmd import deploy
 from pixelboard.commands.featurize_cmd import featurize
 from pixelboard.commands.leaderboard_cmd import leaderboard
 from pixelboard.commands.predict_cmd import predict
@@ -21,19 +22,21 @@ from pixelboard.commands.predict_cmd import predict
 @click.pass_context
 @friendly_errors
 def demo(ctx, out, jobs, blueprints, quiet):
-    """Write the bundled 800-image sample as a competition folder, then featurize -> leaderboard -> predict."""
+    """Write the bundled 800-image sample as a competition folder, then featurize -> leaderboard -> deploy -> predict."""
     from pixelboard.datasets.sample import write_competition_folder
     from pixelboard.leaderboard.metrics import get_metric
 
     root = write_competition_folder(out)
     project = str(root / "project")
     click.echo(f"== sample written to {root} (train/, test/, train.csv, test.csv, meta.csv)")
-    click.echo("== 1/3 featurize (bundled EfficientNet-Lite0 weights + grayscale20 baseline)")
+    click.echo("== 1/4 featurize (bundled EfficientNet-Lite0 weights + grayscale20 baseline)")
     ctx.invoke(featurize, images=str(root / "train"), labels_csv=str(root / "train.csv"),
                meta_csv=str(root / "meta.csv"), project_dir=project, quiet=quiet)
-    click.echo("== 2/3 leaderboard")
+    click.echo("== 2/4 leaderboard")
     ctx.invoke(leaderboard, project_dir=project, jobs=jobs, blueprints=blueprints, quiet=quiet)
-    click.echo("== 3/3 predict the test images")
+    click.echo("== 3/4 deploy: refit the recommended model on 100% of the training images")
+    ctx.invoke(deploy, project_dir=project, jobs=jobs)
+    click.echo("== 4/4 predict the test images")
     submission = root / "submission.csv"
     ctx.invoke(predict, images=str(root / "test"), labels_csv=str(root / "test.csv"), project_dir=project,
                out=str(submission), quiet=quiet)

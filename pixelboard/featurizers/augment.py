@@ -96,12 +96,20 @@ def augmentation_tags(names: list[str], copies: int) -> list[str]:
     return tags
 
 
-def apply_tag(img: Image.Image, tag: str, seed: int = 0) -> Image.Image:
-    """Apply the transform named by ``tag`` with a generator seeded by (seed, tag, image size)."""
+def apply_tag(img: Image.Image, tag: str, seed: int = 0, image_key: str = "") -> Image.Image:
+    """Apply the transform named by ``tag`` with a generator seeded by (seed, tag, image content).
+
+    Seeding by the image's content key makes every image draw its own angle, noise and quality
+    (seeding by size alone made random augmentation one fixed transform on a fixed-size data set),
+    while the same image, tag and seed always give the same copy.
+    """
     if not tag:
         return img
     name = tag.split("#", 1)[0]
-    # A hash of the whole tag: its first bytes alone ("nois") would give every copy the same draw.
-    tag_seed = int.from_bytes(hashlib.blake2b(tag.encode(), digest_size=8).digest(), "little")
-    rng = np.random.default_rng([seed, tag_seed, img.width, img.height])
+    rng = np.random.default_rng([seed, _hash64(tag), _hash64(image_key)])
     return TRANSFORMS[name].fn(img, rng)
+
+
+def _hash64(text: str) -> int:
+    # The whole string hashed: a prefix alone ("nois") would give every copy the same draw.
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")

@@ -26,6 +26,7 @@ from pixelboard.featurizers.base import Featurizer, Preprocessor
 class WorkItem:
     path: Path
     augmentation: str = ""  # a tag from augment.augmentation_tags, "" for the original image
+    content_key: str = ""  # the image's content hash: seeds its random augmentations
 
 
 class _DecodeDataset(Dataset):
@@ -41,7 +42,7 @@ class _DecodeDataset(Dataset):
             # Draft decoding is only safe when no augmentation needs the full-resolution pixels.
             draft = None if item.augmentation else self.preprocessor.draft_size
             img = load_rgb(item.path, max_pixels=self.max_pixels, draft_size=draft)
-            return index, self.preprocessor(apply_tag(img, item.augmentation, self.seed)), ""
+            return index, self.preprocessor(apply_tag(img, item.augmentation, self.seed, item.content_key)), ""
         except ImageDecodeError as exc:
             return index, None, str(exc)
 

@@ -7,10 +7,8 @@ while every finished batch stays in the cache for the next run.
 
 from __future__ import annotations
 
-import platform
 import time
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +22,7 @@ from pixelboard.featurizers.base import Featurizer
 from pixelboard.featurizers.cache import EmbeddingStore, image_key
 from pixelboard.featurizers.extract import WorkItem, extract
 from pixelboard.project import Project
+from pixelboard.versions import library_versions
 
 
 @dataclass
@@ -69,7 +68,8 @@ def featurize_set(project: Project, image_set: ImageSet, featurizer: Featurizer,
     store = EmbeddingStore(project.cache_dir(featurizer.fingerprint()), featurizer.n_features, featurizer.describe())
     todo = store.missing(keys)
     first_row = {key: r for r, key in reversed(list(enumerate(keys)))}
-    items = [WorkItem(paths[rows[first_row[k]][0]], rows[first_row[k]][1]) for k in todo]
+    sources = [rows[first_row[k]] for k in todo]  # (image, tag) of each key to compute
+    items = [WorkItem(paths[image], tag, content[image]) for image, tag in sources]
 
     with _progress_bar(len(items), options, f"{featurizer.entry_name()} [{featurizer.device.type}]") as bar:
         bad = extract(featurizer, items, batch_size=options.batch_size, workers=options.workers,
@@ -88,7 +88,7 @@ def featurize_set(project: Project, image_set: ImageSet, featurizer: Featurizer,
     kept = [r for r, (i, _) in enumerate(rows) if i not in bad_sources]
     matrix = store.get([keys[r] for r in kept]) if kept else np.zeros((0, featurizer.n_features), np.float32)
     seconds = time.perf_counter() - started
-    sidecar = _sidecar(image_set, featurizer, rows, kept, bad_files, options, seconds, len(items))
+    sidecar = _sidecar(image_set, featurizer, rows, kept, bad_files, options, seconds, len(items), content)
     path = project.save_embeddings(image_set.name, featurizer.entry_name(), matrix, sidecar)
     skipped = [{"file": f, "reason": r} for f, r in bad_files]
     computed_now = set(todo)
@@ -97,11 +97,12 @@ def featurize_set(project: Project, image_set: ImageSet, featurizer: Featurizer,
 
 
 def _cache_tag(tag: str, seed: int) -> str:
-    """Random transforms depend on the seed, so it is part of their cache identity."""
-    return f"{tag}@{seed}" if TRANSFORMS[tag.split('#')[0]].random else tag
+    """Random transforms depend on the seed, so it is part of their cache identity; ``/img`` marks
+    draws seeded per image (rows cached by the earlier size-seeded draws are not reused)."""
+    return f"{tag}@{seed}/img" if TRANSFORMS[tag.split('#')[0]].random else tag
 
 
-def _sidecar(image_set, featurizer, rows, kept, bad_files, options, seconds, n_computed) -> dict:
+def _sidecar(image_set, featurizer, rows, kept, bad_files, options, seconds, n_computed, content) -> dict:
     ids = image_set.ids
     return {
         "set": image_set.name,
@@ -118,24 +119,14 @@ def _sidecar(image_set, featurizer, rows, kept, bad_files, options, seconds, n_c
             "ids": [ids[rows[r][0]] + (f"#{rows[r][1]}" if rows[r][1] else "") for r in kept],
             "sources": [ids[rows[r][0]] for r in kept],
             "augmentations": [rows[r][1] for r in kept],
+            "content": [content[rows[r][0]] for r in kept],  # file hash of each row's source image
         },
         "skipped": [{"file": f, "reason": reason} for f, reason in bad_files],
-        "versions": _versions(),
+        "versions": library_versions(("pixelboard", "torch", "timm", "numpy", "pillow")),
         "timings": {"seconds": round(seconds, 3), "images_computed": n_computed,
                     "images_per_second": round(n_computed / seconds, 2) if seconds > 0 else None},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-
-
-def _versions() -> dict:
-    names = ("pixelboard", "torch", "timm", "numpy", "pillow")
-    found = {}
-    for name in names:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = None
-    return {"python": platform.python_version(), **found}
 
 
 def _progress(iterable, options: FeaturizeOptions, desc: str, unit: str):

@@ -199,11 +199,16 @@ def list_blenders() -> list[str]:
     return sorted(BLENDERS)
 
 
-def create_blender(name: str, **params: object) -> Blender:
-    """A new, unfitted blender registered as ``name`` (``avg``, ``glm``, ``greedy``)."""
+def get_blender_spec(name: str) -> BlenderSpec:
+    """The blender registered as ``name``; an unknown name is a one-line user error."""
     if name not in BLENDERS:
         raise PixelboardError(f"unknown blender {name!r}; choose one of: {', '.join(list_blenders())}")
-    return BLENDERS[name].cls(**params)
+    return BLENDERS[name]
+
+
+def create_blender(name: str, **params: object) -> Blender:
+    """A new, unfitted blender registered as ``name`` (``avg``, ``glm``, ``greedy``)."""
+    return get_blender_spec(name).cls(**params)
 
 
 def cross_validated_blend(blender_factory: Callable[[], Blender], oof: Probas, y: np.ndarray,

@@ -7,6 +7,8 @@ exactly the folds where their source trains, and are never validated or scored a
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +29,10 @@ class Labels:
     def n_classes(self) -> int:
         return len(self.classes)
 
+    def targets(self) -> list:
+        """The user's label of each image (not the internal class index)."""
+        return [self.classes[i] for i in self.y]
+
 
 @dataclass(frozen=True)
 class FeatureRows:
@@ -37,6 +43,23 @@ class FeatureRows:
     source: np.ndarray  # int index into Labels.ids
     is_original: np.ndarray  # bool
     embeddings: Embeddings
+
+    def digest(self) -> str:
+        """Hash of the matrix bytes and of each row's source and augmentation: a row of the
+        leaderboard fitted on other embeddings (re-featurized, replaced images) is never reused."""
+        digest = hashlib.blake2b(digest_size=16)
+        digest.update(np.ascontiguousarray(self.X).view(np.uint8).data)
+        rows = self.embeddings.sidecar["rows"]
+        digest.update(json.dumps([rows["sources"], rows["augmentations"]]).encode())
+        return digest.hexdigest()
+
+    def content_keys(self) -> list[str]:
+        """The file hash of each original image, in the labels' row order."""
+        content = self.embeddings.sidecar["rows"].get("content")
+        if content is None:
+            raise PixelboardError(f"embeddings {self.name!r} were made by an older pixelboard (no image content "
+                                  "keys); re-run `pixelboard featurize` (cached rows are reused)")
+        return [content[r] for r in self._row_of_original]
 
     def train_rows(self, original_rows: np.ndarray) -> np.ndarray:
         """Rows (originals and their augmented copies) whose source image is in ``original_rows``."""
@@ -79,3 +102,16 @@ def load_feature_rows(project: Project, name: str, labels: Labels, set_name: str
         raise PixelboardError(f"embeddings {name!r} lack {len(missing)} image(s) of set {set_name!r} "
                               f"(e.g. {labels.ids[missing[0]]}); re-run `pixelboard featurize` with the same images")
     return FeatureRows(name, embeddings.matrix, source, is_original, embeddings)
+
+
+def image_content_keys(features: list[FeatureRows]) -> list[str]:
+    """Each original image's content key, checked to agree across featurizers: embeddings computed
+    before an image file was replaced would silently describe another image."""
+    first = features[0].content_keys()
+    for rows in features[1:]:
+        changed = [i for i, (a, b) in enumerate(zip(first, rows.content_keys())) if a != b]
+        if changed:
+            raise PixelboardError(
+                f"embeddings {features[0].name!r} and {rows.name!r} were computed from different files for "
+                f"{len(changed)} image(s) (e.g. row {changed[0]}); re-run `pixelboard featurize` for every backbone")
+    return first

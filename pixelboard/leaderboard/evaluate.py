@@ -7,6 +7,7 @@ the whole CV part) and the holdout images; Holdout is the average of the fold mo
 
 from __future__ import annotations
 
+import inspect
 import time
 from dataclasses import dataclass
 
@@ -29,9 +30,13 @@ class FoldResult:
     predict_seconds: float
 
 
-def fit_fold(blueprint: str, rows: FeatureRows, columns: np.ndarray, y: np.ndarray, n_classes: int,
-             partition: Partition, fold: int, seed: int, threads: int) -> FoldResult:
-    """One fold's fit and predictions; safe to run in a worker process."""
+def fit_fold(blueprint: str, rows: FeatureRows, columns: np.ndarray, y: np.ndarray, groups: np.ndarray,
+             n_classes: int, partition: Partition, fold: int, seed: int, threads: int) -> FoldResult:
+    """One fold's fit and predictions; safe to run in a worker process.
+
+    ``groups`` (one per original image) reach the estimator's inner splits too, so no image, copy or
+    duplicate straddles the split that tunes C or picks the boosting rounds.
+    """
     train_originals, valid_originals = partition.folds[fold]
     train = rows.train_rows(train_originals)
     valid = rows.original_rows(valid_originals)
@@ -41,12 +46,20 @@ def fit_fold(blueprint: str, rows: FeatureRows, columns: np.ndarray, y: np.ndarr
     # Caps BLAS/OpenMP threads too, so parallel folds do not oversubscribe the cores.
     with threadpool_limits(limits=threads):
         started = time.perf_counter()
-        estimator.fit(np.asarray(X[train], dtype=np.float32), y[rows.source[train]])
+        fit_with_groups(estimator, np.asarray(X[train], dtype=np.float32), y[rows.source[train]],
+                        groups[rows.source[train]])
         fitted = time.perf_counter()
         valid_proba = full_proba(estimator, X[valid], n_classes)
         holdout_proba = full_proba(estimator, X[holdout], n_classes)
         done = time.perf_counter()
     return FoldResult(fold, estimator, valid_proba, holdout_proba, fitted - started, done - fitted)
+
+
+def fit_with_groups(estimator, X: np.ndarray, y: np.ndarray, groups: np.ndarray):
+    """``fit(X, y, groups=...)`` for estimators with inner splits; the others (no split) take X, y."""
+    if "groups" in inspect.signature(estimator.fit).parameters:
+        return estimator.fit(X, y, groups=groups)
+    return estimator.fit(X, y)
 
 
 def full_proba(estimator, X: np.ndarray, n_classes: int) -> np.ndarray:

@@ -1,6 +1,7 @@
 """Write the ranked leaderboard as leaderboard.csv / .md / .html / .json in the run directory.
 
-``leaderboard.json`` is the source of truth that ``pixelboard export`` re-renders from.
+The tables only render: the run's ``ranking.json`` and each row's ``result.json`` (leaderboard/store.py)
+are the source of truth that ``pixelboard export`` and ``predict`` read.
 """
 
 from __future__ import annotations
@@ -38,8 +39,6 @@ def write_tables(ranked: list[dict], metric: str, directory: Path, formats=FORMA
 
 def load_ranked(directory: Path) -> tuple[list[dict], str]:
     """The rows and metric of the last leaderboard run in ``directory``."""
-    path = Path(directory) / "leaderboard.json"
-    if not path.is_file():
-        raise PixelboardError(f"no leaderboard in {directory}: run `pixelboard leaderboard` first")
-    payload = atomic.read_json(path)
-    return payload["rows"], payload["metric"]
+    from pixelboard.leaderboard.store import RunStore
+
+    return RunStore(Path(directory)).ranked_rows()

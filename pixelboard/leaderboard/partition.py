@@ -25,9 +25,10 @@ import numpy as np
 
 from pixelboard.atomic import read_json, write_json, write_npy
 from pixelboard.errors import PixelboardError
+from pixelboard.leaderboard.identity import groups_fingerprint
 
 HOLDOUT, TRAIN_ONLY, UNUSED = -1, -2, -3
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: records the groups' fingerprint
 _JSON, _NPY, _SCORED = "partition.json", "group_fold.npy", "scored.npy"
 _ALWAYS_TRAIN = -2  # group_fold of groups with no scored row: they train in every fold
 
@@ -50,6 +51,7 @@ class Partition:
     seed: int
     holdout_fraction: float
     labels_fingerprint: str = ""
+    groups_fingerprint: str = ""  # identity.groups_fingerprint of the groups it was made with
 
     @property
     def n_folds(self) -> int:
@@ -79,8 +81,14 @@ class Partition:
         """Every row the CV part may train on (e.g. to refit a final model before scoring the holdout)."""
         return np.flatnonzero(~np.isin(self.fold_of(), (HOLDOUT, UNUSED)))
 
-    def check_matches(self, y: Sequence[Any] | np.ndarray) -> None:
-        """Raise if ``y`` is not the label list this partition was made from."""
+    def fingerprint(self) -> str:
+        """Hash of the assignment itself: every row's fold (part of each leaderboard row's key)."""
+        group_fold, scored = self._group_fold()
+        digest = hashlib.sha256(group_fold.astype("<i8").tobytes() + scored.astype(np.uint8).tobytes())
+        return "sha256:" + digest.hexdigest()
+
+    def check_matches(self, y: Sequence[Any] | np.ndarray, groups: np.ndarray | None = None) -> None:
+        """Raise if ``y`` (or ``groups``) is not what this partition was made from."""
         n = len(_as_list(y))
         if n != self.n_rows:
             raise PixelboardError(
@@ -91,6 +99,11 @@ class Partition:
             raise PixelboardError(
                 f"the labels changed since the saved partition was made (fingerprint {found[:19]}… "
                 f"vs {self.labels_fingerprint[:19]}…) — restore the labels or start a new run directory")
+        if groups is not None and self.groups_fingerprint != groups_fingerprint(groups):
+            raise PixelboardError(
+                "the groups changed since the saved partition was made (--group-column, or images that became "
+                "or stopped being exact duplicates): its folds could put one group on both sides — start a new "
+                "run directory (--run NEW_NAME)")
 
     def save(self, directory: str | Path) -> None:
         """Write ``group_fold.npy``, ``scored.npy`` (one value per row) and ``partition.json``, atomically."""
@@ -105,6 +118,7 @@ class Partition:
             "seed": self.seed,
             "holdout_fraction": self.holdout_fraction,
             "labels_fingerprint": self.labels_fingerprint,
+            "groups_fingerprint": self.groups_fingerprint,
             "holdout_rows": int(self.holdout.size),
             "valid_rows_per_fold": [int(v.size) for _, v in self.folds],
             "train_rows_per_fold": [int(t.size) for t, _ in self.folds],
@@ -123,7 +137,8 @@ class Partition:
         meta = read_json(directory / _JSON)
         if meta.get("format_version") != FORMAT_VERSION:
             raise PixelboardError(f"{directory / _JSON} has format_version {meta.get('format_version')!r}; "
-                                  f"this pixelboard reads version {FORMAT_VERSION}")
+                                  f"this pixelboard reads version {FORMAT_VERSION} — start a new run directory "
+                                  "(--run NEW_NAME) or delete the old one")
         group_fold = np.load(directory / _NPY, allow_pickle=False)
         scored = np.load(directory / _SCORED, allow_pickle=False)
         if group_fold.shape != scored.shape:
@@ -131,7 +146,8 @@ class Partition:
                                   "the run directory is damaged")
         part = cls.from_assignment(group_fold, scored, n_folds=int(meta["n_folds"]), seed=int(meta["seed"]),
                                 holdout_fraction=float(meta["holdout_fraction"]),
-                                labels_fingerprint=str(meta["labels_fingerprint"]))
+                                labels_fingerprint=str(meta["labels_fingerprint"]),
+                                groups_fingerprint=str(meta.get("groups_fingerprint", "")))
         if part.n_rows != meta["n_rows"] or part.holdout.size != meta["holdout_rows"]:
             raise PixelboardError(f"{directory / _NPY} does not match {directory / _JSON} "
                                   f"({part.n_rows} rows vs {meta['n_rows']}) — the run directory is damaged")
@@ -141,7 +157,8 @@ class Partition:
 
     @classmethod
     def from_assignment(cls, group_fold: np.ndarray, scored: np.ndarray, *, n_folds: int, seed: int,
-                        holdout_fraction: float, labels_fingerprint: str = "") -> Partition:
+                        holdout_fraction: float, labels_fingerprint: str = "",
+                        groups_fingerprint: str = "") -> Partition:
         """Build the index arrays from each row's group fold (0..k-1, -1 holdout, -2 always train)."""
         group_fold = np.asarray(group_fold, dtype=np.int64)
         scored = np.asarray(scored, dtype=bool)
@@ -149,7 +166,7 @@ class Partition:
         folds = tuple((np.flatnonzero(in_cv & (group_fold != f)), np.flatnonzero(scored & (group_fold == f)))
                       for f in range(n_folds))
         return cls(np.flatnonzero(scored & (group_fold == HOLDOUT)), folds, int(group_fold.size), int(seed),
-                   float(holdout_fraction), labels_fingerprint)
+                   float(holdout_fraction), labels_fingerprint, groups_fingerprint)
 
 
 def make_partition(y: Sequence[Any] | np.ndarray, *, groups: Sequence[Any] | np.ndarray | None = None,
@@ -173,7 +190,8 @@ def make_partition(y: Sequence[Any] | np.ndarray, *, groups: Sequence[Any] | np.
     is_scored = (np.ones(n, dtype=bool) if scored is None
                  else np.asarray(_checked_len(_as_list(scored), n, "scored"), dtype=bool))
     unit_label, unit_size = _unit_labels(unit, y_codes, is_scored, len(classes))
-    _check_class_sizes(unit_label, classes, n_folds, holdout_fraction > 0, grouped=groups is not None)
+    grouped = groups is not None and np.unique(unit).size < n  # some images share a group
+    _check_class_sizes(unit_label, classes, n_folds, holdout_fraction > 0, grouped=grouped)
 
     rng = np.random.default_rng(seed)
     members = _units_by_class(unit_label, len(classes), rng)
@@ -185,7 +203,8 @@ def make_partition(y: Sequence[Any] | np.ndarray, *, groups: Sequence[Any] | np.
 
     return Partition.from_assignment(unit_fold[unit], is_scored, n_folds=int(n_folds), seed=int(seed),
                                   holdout_fraction=float(holdout_fraction),
-                                  labels_fingerprint=labels_fingerprint(labels))
+                                  labels_fingerprint=labels_fingerprint(labels),
+                                  groups_fingerprint=groups_fingerprint(unit))
 
 
 def _as_list(values: Any) -> list[Any]:

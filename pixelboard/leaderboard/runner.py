@@ -1,7 +1,7 @@
 """Run the leaderboard: partition once, fit every (blueprint x featurizer) row, blend, rank.
 
-Finished rows are reused (their key covers the blueprint, the featurizer fingerprint, the rows
-and the partition), so a second run fits nothing and an interrupted or extended run fits only
+Finished rows are reused (their key covers the blueprint and its parameters, the embeddings'
+contents, the groups, the partition and the library versions), so a second run fits nothing and an interrupted or extended run fits only
 what is missing. Only out-of-fold probabilities ever reach the blenders; ranking uses Cross
 Validation, never Holdout.
 """
@@ -9,10 +9,8 @@ Validation, never Holdout.
 from __future__ import annotations
 
 import os
-import platform
 import time
 from dataclasses import asdict, dataclass, field
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -21,16 +19,19 @@ from tqdm.auto import tqdm
 
 from pixelboard import atomic
 from pixelboard.errors import PixelboardError
-from pixelboard.leaderboard.blenders import BLENDERS, create_blender, cross_validated_blend
-from pixelboard.leaderboard.data import FeatureRows, Labels, load_feature_rows, load_labels
+from pixelboard.fitted import FeaturizerSpec, FittedModel
+from pixelboard.leaderboard.blenders import BLENDERS, create_blender, cross_validated_blend, get_blender_spec
+from pixelboard.leaderboard.data import FeatureRows, Labels, image_content_keys, load_feature_rows, load_labels
 from pixelboard.leaderboard.evaluate import assemble, fit_fold, score_model
 from pixelboard.leaderboard.export import write_tables
 from pixelboard.leaderboard.metrics import get_metric
+from pixelboard.leaderboard.identity import groups_fingerprint, identity_groups, n_merged
 from pixelboard.leaderboard.partition import Partition, make_partition
 from pixelboard.leaderboard.store import RunStore, row_key
 from pixelboard.leaderboard.table import rank_rows
-from pixelboard.models import get_blueprint, list_blueprints
+from pixelboard.models import blueprint_params, get_blueprint, list_blueprints
 from pixelboard.project import Project
+from pixelboard.versions import library_versions
 
 BASELINE_FEATURIZER = "grayscale20"
 
@@ -64,12 +65,18 @@ class LeaderboardResult:
 def run_leaderboard(project: Project, options: LeaderboardOptions) -> LeaderboardResult:
     started = time.perf_counter()
     metric = get_metric(options.metric)
+    for name in options.blenders:  # unknown names fail before any model is fitted
+        get_blender_spec(name)
+    blueprints = options.blueprints or list_blueprints(default_only=True)
+    for name in blueprints:
+        get_blueprint(name)
     labels = load_labels(project, options.set_name)
-    store = RunStore(project.root / options.run)
-    partition = _partition(store, labels, options)
     features = [load_feature_rows(project, name, labels, options.set_name) for name in _featurizers(project, options)]
-    plan = _plan(features, options, partition)
-    atomic.write_json(store.directory / "config.json", _config(options, labels, features))
+    groups = identity_groups(image_content_keys(features), labels.groups)
+    store = RunStore(project.root / options.run)
+    partition = _partition(store, labels, groups, options)
+    plan = _plan(features, blueprints, options, partition, groups)
+    atomic.write_json(store.directory / "config.json", _config(options, labels, features, groups))
 
     results, todo = [], []
     for spec, rows in plan:
@@ -77,24 +84,26 @@ def run_leaderboard(project: Project, options: LeaderboardOptions) -> Leaderboar
         model_id = store.model_id(key, "M")
         done = store.load_result(model_id, key)
         (results.append(done) if done else todo.append((model_id, key, spec, rows)))
-    results += _fit_rows(todo, labels, partition, store, options)
+    results += _fit_rows(todo, labels, groups, partition, store, options)
     results += _blend(results, labels, partition, store, options)
     ranked = rank_rows(results, metric.name)
+    store.save_ranking([r["id"] for r in ranked], metric.name)
     tables = write_tables(ranked, metric.name, store.directory)
     return LeaderboardResult(ranked, store.directory, len(todo), time.perf_counter() - started, tables)
 
 
-def _partition(store: RunStore, labels: Labels, options: LeaderboardOptions) -> Partition:
+def _partition(store: RunStore, labels: Labels, groups: np.ndarray, options: LeaderboardOptions) -> Partition:
     wanted = (options.seed, options.holdout_fraction, options.folds)
+    targets = labels.targets()  # the user's labels, so errors name them (not internal indices)
     if (store.partition_dir / "partition.json").is_file():
         partition = Partition.load(store.partition_dir)
         if (partition.seed, partition.holdout_fraction, partition.n_folds) != wanted:
             raise PixelboardError(
                 f"run {store.directory} was partitioned with seed {partition.seed}, holdout "
                 f"{partition.holdout_fraction}, {partition.n_folds} folds; use the same options, or --run NEW_NAME")
-        partition.check_matches(labels.y)
+        partition.check_matches(targets, groups)
         return partition
-    partition = make_partition(labels.y, groups=labels.groups, holdout_fraction=options.holdout_fraction,
+    partition = make_partition(targets, groups=groups, holdout_fraction=options.holdout_fraction,
                                n_folds=options.folds, seed=options.seed)
     partition.save(store.partition_dir)
     return partition
@@ -111,34 +120,42 @@ def _featurizers(project: Project, options: LeaderboardOptions) -> list[str]:
     return options.featurizers or available
 
 
-def _plan(features: list[FeatureRows], options: LeaderboardOptions, partition: Partition):
-    """Every blueprint on every featurizer; the Baseline Image Classifier whenever grayscale20 exists."""
-    names = options.blueprints or list_blueprints(default_only=True)
-    for name in names:
-        get_blueprint(name)
+def _plan(features: list[FeatureRows], blueprints: list[str], options: LeaderboardOptions, partition: Partition,
+          groups: np.ndarray):
+    """Every blueprint on every featurizer; the Baseline Image Classifier whenever grayscale20 exists.
+
+    A row's key covers everything that changes its numbers: the embeddings' contents, the groups,
+    the partition, the estimator's parameters, the seed and the library versions. A finished row is
+    reused only when all of them match.
+    """
+    shared = {"groups": groups_fingerprint(groups), "partition": partition.fingerprint(), "seed": options.seed,
+              "versions": library_versions()}
     plan = []
     for rows in features:
-        chosen = list(names)
+        chosen = list(blueprints)
         if rows.name.startswith(BASELINE_FEATURIZER) and "lr_l2" not in chosen:
             chosen.append("lr_l2")
         for name in chosen:
-            spec = {"blueprint": name, "featurizer": rows.name, "fingerprint": rows.embeddings.sidecar["fingerprint"],
+            spec = {"blueprint": name, "params": blueprint_params(name), "featurizer": rows.name,
+                    "fingerprint": rows.embeddings.sidecar["fingerprint"], "rows": rows.digest(),
                     "augment": rows.embeddings.sidecar.get("augment"), "n_rows": int(rows.X.shape[0]),
-                    "levels": rows.embeddings.sidecar["levels"], "partition": partition.labels_fingerprint,
-                    "seed": options.seed, "folds": partition.n_folds, "holdout": partition.holdout_fraction}
+                    "levels": rows.embeddings.sidecar["levels"], "folds": partition.n_folds,
+                    "holdout": partition.holdout_fraction, **shared}
             plan.append((spec, rows))
     return plan
 
 
-def _fit_rows(todo, labels: Labels, partition: Partition, store: RunStore, options: LeaderboardOptions) -> list[dict]:
+def _fit_rows(todo, labels: Labels, groups: np.ndarray, partition: Partition, store: RunStore,
+              options: LeaderboardOptions) -> list[dict]:
     if not todo:
         return []
     # Parallel processes with one thread each: boosters' OpenMP threads spin on busy cores, and
     # measured on 2 cores, two threads per fit were slower than one for every blueprint.
     threads = 1 if options.jobs > 1 else max(1, os.cpu_count() or 1)
     tasks = [(model_id, key, spec, rows, fold) for model_id, key, spec, rows in todo for fold in range(partition.n_folds)]
-    jobs = (delayed(fit_fold)(spec["blueprint"], rows, np.arange(rows.X.shape[1]), labels.y, labels.n_classes,
-                              partition, fold, options.seed, threads) for _, _, spec, rows, fold in tasks)
+    jobs = (delayed(fit_fold)(spec["blueprint"], rows, np.arange(rows.X.shape[1]), labels.y, groups,
+                              labels.n_classes, partition, fold, options.seed, threads)
+            for _, _, spec, rows, fold in tasks)
     finished, results = {}, []
     bar = tqdm(total=len(tasks), desc=f"fitting {len(todo)} models x {partition.n_folds} folds", unit="fit",
                disable=not options.progress)
@@ -148,25 +165,31 @@ def _fit_rows(todo, labels: Labels, partition: Partition, store: RunStore, optio
             bar.set_postfix_str(f"done: {spec['blueprint']} on {spec['featurizer']}")
             finished.setdefault(model_id, []).append(fold_result)
             if len(finished[model_id]) == partition.n_folds:  # a row is saved as soon as its folds are done
-                results.append(_save_model(model_id, key, spec, finished.pop(model_id), labels, partition, store))
+                results.append(_save_model(model_id, key, spec, rows, finished.pop(model_id), labels, partition, store))
     return results
 
 
-def _save_model(model_id, key, spec, folds, labels: Labels, partition: Partition, store: RunStore) -> dict:
+def _save_model(model_id, key, spec, rows: FeatureRows, folds, labels: Labels, partition: Partition,
+                store: RunStore) -> dict:
     oof, holdout = assemble(folds, partition, labels.n_classes)
     blueprint = get_blueprint(spec["blueprint"])
     baseline = blueprint.name == "lr_l2" and spec["featurizer"].startswith(BASELINE_FEATURIZER)
+    label = "Baseline Image Classifier (grayscale 20x20 + L2 LR)" if baseline else blueprint.label
+    sample_pct = round(100 * (1 - partition.holdout_fraction) * (partition.n_folds - 1) / partition.n_folds, 1)
+    fitted = FittedModel(model_id, label, labels.classes, labels.class_names,
+                         trained_on=f"{partition.n_folds} fold models, each on {sample_pct}% of the labelled images",
+                         featurizer=FeaturizerSpec.from_sidecar(rows.embeddings.sidecar),
+                         estimators=[f.model for f in folds])
     result = {
-        "id": model_id, "key": key, "kind": "model", "blueprint": blueprint.name,
-        "label": "Baseline Image Classifier (grayscale 20x20 + L2 LR)" if baseline else blueprint.label,
+        "id": model_id, "key": key, "kind": "model", "blueprint": blueprint.name, "label": label,
         "featurizer": spec["featurizer"], "levels": spec["levels"], "members": [],
-        "sample_pct": round(100 * (1 - partition.holdout_fraction) * (partition.n_folds - 1) / partition.n_folds, 1),
+        "sample_pct": sample_pct,
         "scores": score_model(oof, holdout, labels.y, partition, labels.n_classes),
         "fit_seconds": round(sum(f.fit_seconds for f in folds), 3),
         "predict_seconds": round(sum(f.predict_seconds for f in folds), 3),
         "spec": spec,
     }
-    store.save(model_id, result, oof, holdout, {f"fold_{f.fold}": f.model for f in folds})
+    store.save(model_id, result, oof, holdout, fitted)
     return result
 
 
@@ -185,7 +208,8 @@ def _blend(results: list[dict], labels: Labels, partition: Partition, store: Run
     for name in options.blenders:
         params = _blender_params(name, options)
         members = [r["id"] for r in candidates[:options.blend_top]] if name == "avg" else list(oof)
-        spec = {"blender": name, "params": params, "members": sorted(r["key"] for r in candidates if r["id"] in members)}
+        spec = {"blender": name, "params": params, "members": sorted(r["key"] for r in candidates if r["id"] in members),
+                "versions": library_versions()}
         key = row_key(spec)
         blend_id = store.model_id(key, "B")
         done = store.load_result(blend_id, key)
@@ -208,7 +232,10 @@ def _blend(results: list[dict], labels: Labels, partition: Partition, store: Run
             "scores": score_model(blended_oof, blended_holdout, labels.y, partition, labels.n_classes),
             "fit_seconds": round(fit_seconds, 3), "predict_seconds": 0.0, "spec": spec,
         }
-        store.save(blend_id, result, blended_oof, blended_holdout, {"blender": blender})
+        fitted = FittedModel(blend_id, result["label"], labels.classes, labels.class_names,
+                             trained_on="blender fitted on out-of-fold probabilities", blender=blender,
+                             members=[store.load_fitted(m) for m in used])
+        store.save(blend_id, result, blended_oof, blended_holdout, fitted)
         blends.append(result)
     return blends
 
@@ -218,14 +245,10 @@ def _blender_params(name: str, options: LeaderboardOptions) -> dict:
             "greedy": {"metric": options.metric, "rounds": 25}}[name]
 
 
-def _config(options: LeaderboardOptions, labels: Labels, features: list[FeatureRows]) -> dict:
-    versions = {}
-    for name in ("pixelboard", "scikit-learn", "lightgbm", "xgboost", "catboost", "torch", "numpy", "pandas"):
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
+def _config(options: LeaderboardOptions, labels: Labels, features: list[FeatureRows], groups: np.ndarray) -> dict:
     return {"options": asdict(options), "n_images": len(labels.ids), "classes": labels.classes,
+            "class_names": labels.class_names, "n_groups": int(np.unique(groups).size),
+            "images_sharing_a_group": n_merged(groups),
             "featurizers": {f.name: f.embeddings.sidecar["fingerprint"] for f in features},
-            "versions": {"python": platform.python_version(), **versions},
+            "versions": library_versions(),
             "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z")}

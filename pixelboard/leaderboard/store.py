@@ -4,8 +4,12 @@
 <run>/config.json                 every option, the seed, library versions
 <run>/partition/                  holdout + fold assignment (partition.py)
 <run>/ids.json                    row key -> model id (M1, M2, ... B1 for blends): stable across runs
+<run>/ranking.json                the last run's rows, best first, and its metric (tables render from it)
 <run>/models/<id>/result.json     scores, timings, spec: written last, so it marks a finished row
-<run>/models/<id>/oof.npy, holdout.npy, fold_<k>.joblib (or blender.joblib)
+<run>/models/<id>/oof.npy, holdout.npy
+<run>/models/<id>/model/           the fitted fold models (or blender) as a FittedModel folder
+<run>/models/<id>/deployed/        the same model refitted on 100% of the labelled images (deploy)
+<run>/deployed.json                which row `pixelboard deploy` refitted (predict's default)
 ```
 """
 
@@ -15,11 +19,11 @@ import hashlib
 import json
 from pathlib import Path
 
-import joblib
 import numpy as np
 
 from pixelboard import atomic
 from pixelboard.errors import PixelboardError
+from pixelboard.fitted import FittedModel
 
 
 def row_key(spec: dict) -> str:
@@ -67,19 +71,43 @@ class RunStore:
             raise PixelboardError(f"model {model_id} has no saved result in {self.directory}; re-run the leaderboard")
         return atomic.read_json(path)
 
-    def save(self, model_id: str, result: dict, oof: np.ndarray, holdout: np.ndarray,
-             artifacts: dict[str, object]) -> None:
+    def save(self, model_id: str, result: dict, oof: np.ndarray, holdout: np.ndarray, fitted: FittedModel) -> None:
         folder = self.model_dir(model_id)
         atomic.write_npy(folder / "oof.npy", oof)
         atomic.write_npy(folder / "holdout.npy", holdout)
-        for name, obj in artifacts.items():
-            with atomic.atomic_open(folder / f"{name}.joblib", "wb") as handle:
-                joblib.dump(obj, handle)
+        fitted.save(folder / "model")
         atomic.write_json(folder / "result.json", result)  # last: the row is complete
 
     def load_arrays(self, model_id: str) -> tuple[np.ndarray, np.ndarray]:
         folder = self.model_dir(model_id)
-        return np.load(folder / "oof.npy"), np.load(folder / "holdout.npy")
+        return atomic.read_npy(folder / "oof.npy"), atomic.read_npy(folder / "holdout.npy")
 
-    def load_artifact(self, model_id: str, name: str):
-        return joblib.load(self.model_dir(model_id) / f"{name}.joblib")
+    def save_ranking(self, model_ids: list[str], metric: str) -> None:
+        atomic.write_json(self.directory / "ranking.json", {"metric": metric, "ids": model_ids})
+
+    def ranked_rows(self) -> tuple[list[dict], str]:
+        """The last leaderboard run's rows (best first) from their saved results, and its metric."""
+        path = self.directory / "ranking.json"
+        if not path.is_file():
+            raise PixelboardError(f"no leaderboard in {self.directory}: run `pixelboard leaderboard` first")
+        ranking = atomic.read_json(path)
+        return [self.read_result(m) for m in ranking["ids"]], ranking["metric"]
+
+    # --- fitted models ----------------------------------------------------------------------
+    def load_fitted(self, model_id: str, deployed: bool = False) -> FittedModel:
+        """The row's fold models (or, ``deployed``, its 100% refit); a blend's members likewise."""
+        sub = "deployed" if deployed else "model"
+        self.read_result(model_id)  # a clear error for an unknown or unfinished row
+        return FittedModel.load(self.model_dir(model_id) / sub, lambda member: self.model_dir(member) / sub)
+
+    def save_deployed(self, model_id: str, fitted: FittedModel, record: dict) -> None:
+        for leaf in fitted.leaves():
+            leaf.save(self.model_dir(leaf.model_id) / "deployed")
+        if fitted.kind == "blend":
+            fitted.save(self.model_dir(model_id) / "deployed")
+        atomic.write_json(self.directory / "deployed.json", record)  # last: the deployment is complete
+
+    def deployed(self) -> dict | None:
+        """What `pixelboard deploy` last refitted, or None."""
+        path = self.directory / "deployed.json"
+        return atomic.read_json(path) if path.is_file() else None

@@ -12,6 +12,7 @@ from pixelboard.models import xgboost_gbt  # noqa: F401  (registers "xgboost")
 from pixelboard.models import catboost_gbt  # noqa: F401  (registers "catboost")
 from pixelboard.models.registry import (
     BlueprintSpec,
+    blueprint_params,
     create_blueprint,
     get_blueprint,
     list_blueprints,
@@ -20,6 +21,7 @@ from pixelboard.models.registry import (
 
 __all__ = [
     "BlueprintSpec",
+    "blueprint_params",
     "create_blueprint",
     "get_blueprint",
     "list_blueprints",

@@ -22,6 +22,24 @@ def validate_classification(estimator, X, y, dtype=np.float32):
     return X, encoder.transform(y)
 
 
+def check_groups(groups, n_rows: int):
+    """``groups`` as an array of one key per row (or None); a length mismatch is a ValueError."""
+    if groups is None:
+        return None
+    groups = np.asarray(groups)
+    if groups.shape != (n_rows,):
+        raise ValueError(f"groups has shape {groups.shape}, expected ({n_rows},)")
+    return groups
+
+
+def min_units_per_class(y_enc, groups=None) -> int:
+    """The smallest number of independent units (rows, or distinct groups) of any class."""
+    if groups is None:
+        return int(np.bincount(y_enc).min())
+    pairs = np.unique(np.stack([y_enc, np.unique(groups, return_inverse=True)[1]]), axis=1)
+    return int(np.bincount(pairs[0], minlength=int(y_enc.max()) + 1).min())
+
+
 def resolve_seed(random_state) -> int:
     """An int seed drawn from ``random_state`` (None, int or RandomState); call inside ``fit``."""
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))

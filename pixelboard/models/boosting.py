@@ -11,19 +11,24 @@ import math
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from pixelboard.models._validation import ArgmaxPredictMixin, resolve_seed, resolve_threads, validate_classification
+from pixelboard.models._validation import (ArgmaxPredictMixin, check_groups, min_units_per_class, resolve_seed,
+                                          resolve_threads, validate_classification)
 
 
-def inner_split(y, fraction, seed):
+def inner_split(y, fraction, seed, groups=None):
     """Stratified ``(train_idx, val_idx)`` for early stopping, or None when it cannot be made.
 
     Rows of classes with a single example cannot be stratified; they all go to training (the split
     only picks the number of rounds). None when the validation part would be too small to hold one
-    row of every class, or fewer than two classes can be split.
+    row of every class, or fewer than two classes can be split. With ``groups``, rows sharing a
+    group (an image and its copies or duplicates) land on the same side, so the number of rounds is
+    not picked on copies of training rows.
     """
+    if groups is not None:
+        return _inner_group_split(y, fraction, seed, groups)
     counts = np.bincount(y)
     splittable = counts[y] >= 2
     rows = np.flatnonzero(splittable)
@@ -33,6 +38,17 @@ def inner_split(y, fraction, seed):
         return None
     train, val = train_test_split(rows, test_size=n_val, stratify=y[rows], random_state=seed)
     return np.sort(np.concatenate([train, np.flatnonzero(~splittable)])), np.sort(val)
+
+
+def _inner_group_split(y, fraction, seed, groups):
+    """One fold of ``StratifiedGroupKFold(round(1 / fraction))`` as the early-stopping slice."""
+    n_splits = max(2, round(1 / fraction))
+    if min_units_per_class(y, groups) < 2 or np.unique(groups).size < n_splits:
+        return None
+    train, val = next(StratifiedGroupKFold(n_splits, shuffle=True, random_state=seed).split(y, y, groups))
+    if np.unique(y[val]).size < 2:
+        return None
+    return np.sort(train), np.sort(val)
 
 
 class EarlyStoppingBoostingClassifier(ArgmaxPredictMixin, ClassifierMixin, BaseEstimator):
@@ -48,15 +64,16 @@ class EarlyStoppingBoostingClassifier(ArgmaxPredictMixin, ClassifierMixin, BaseE
     a fixed ``n_estimators`` rounds on all rows.
     """
 
-    def fit(self, X, y):
+    def fit(self, X, y, groups=None):
         X, y_enc = validate_classification(self, X, y, dtype=np.float32)
+        groups = check_groups(groups, X.shape[0])
         if len(self.classes_) < 2:
             only = self.classes_[0]
             raise ValueError(f"{type(self).__name__} needs 2+ classes in y, got 1 class ({only!r})")
         seed = resolve_seed(self.random_state)
         split = None
         if self.early_stopping_rounds:
-            split = inner_split(y_enc, self.validation_fraction, seed)
+            split = inner_split(y_enc, self.validation_fraction, seed, groups)
         booster = self._make_booster(
             seed, len(self.classes_), resolve_threads(self.n_jobs), early_stopping=split is not None
         )

@@ -10,13 +10,14 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
-from pixelboard.models._validation import ArgmaxPredictMixin, resolve_seed, resolve_threads, validate_classification
+from pixelboard.models._validation import (ArgmaxPredictMixin, check_groups, min_units_per_class, resolve_seed,
+                                          resolve_threads, validate_classification)
 from pixelboard.models.registry import register_blueprint
 
 DEFAULT_CS = tuple(np.logspace(-2, 2, 9))
@@ -26,7 +27,9 @@ class TunedLogisticRegression(ArgmaxPredictMixin, ClassifierMixin, BaseEstimator
     """StandardScaler -> multinomial L2 logistic regression, C picked from ``Cs`` by inner CV.
 
     Inner folds = ``min(max_folds, smallest class count)`` so every fold sees every class; with
-    fewer than 2 folds possible, ``fallback_C`` is used without tuning. The loose ``tol`` is enough
+    fewer than 2 folds possible, ``fallback_C`` is used without tuning. With ``groups`` (an image,
+    its augmented copies and its exact duplicates share one), the inner folds keep each group on
+    one side, so C is not chosen on copies of training images. The loose ``tol`` is enough
     for ranking probabilities and keeps a 3,000 x 1,800 x 10-class fit to seconds.
     ``n_jobs`` caps the BLAS and OpenMP threads used during ``fit``; at these sizes one thread
     is usually fastest, so the leaderboard should parallelize across fits instead.
@@ -43,10 +46,11 @@ class TunedLogisticRegression(ArgmaxPredictMixin, ClassifierMixin, BaseEstimator
         self.n_jobs = n_jobs
         self.random_state = random_state
 
-    def fit(self, X, y):
+    def fit(self, X, y, groups=None):
         X, y_enc = validate_classification(self, X, y, dtype=[np.float64, np.float32])
+        groups = check_groups(groups, X.shape[0])
         seed = resolve_seed(self.random_state)
-        n_folds = min(self.max_folds, int(np.bincount(y_enc).min()))
+        n_folds = min(self.max_folds, min_units_per_class(y_enc, groups))
         if len(self.classes_) < 2 or n_folds < 2:
             # Too few rows per class to cross-validate (or one class, which lbfgs rejects
             # with a ValueError naming the class count): no tuning.
@@ -54,7 +58,7 @@ class TunedLogisticRegression(ArgmaxPredictMixin, ClassifierMixin, BaseEstimator
         else:
             model = LogisticRegressionCV(
                 Cs=list(self.Cs), l1_ratios=(0.0,), scoring=self.scoring,
-                cv=StratifiedKFold(n_folds, shuffle=True, random_state=seed),
+                cv=_inner_folds(n_folds, seed, X, y_enc, groups),
                 max_iter=self.max_iter, tol=self.tol, use_legacy_attributes=False,
             )
         self.pipeline_ = make_pipeline(StandardScaler(), model)
@@ -72,6 +76,13 @@ class TunedLogisticRegression(ArgmaxPredictMixin, ClassifierMixin, BaseEstimator
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         return self.pipeline_.predict_proba(X)
+
+
+def _inner_folds(n_folds, seed, X, y, groups):
+    if groups is None:
+        return StratifiedKFold(n_folds, shuffle=True, random_state=seed)
+    # Materialised splits: LogisticRegressionCV then needs no groups routed through the pipeline.
+    return list(StratifiedGroupKFold(n_folds, shuffle=True, random_state=seed).split(X, y, groups))
 
 
 @register_blueprint("lr_l2", "Regularized Logistic Regression (L2)", short="LR", default=True)

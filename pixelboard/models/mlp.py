@@ -54,7 +54,7 @@ class SlimResidualMLPClassifier(ArgmaxPredictMixin, ClassifierMixin, BaseEstimat
         self.random_state = random_state
         self.n_jobs = n_jobs
 
-    def fit(self, X, y):
+    def fit(self, X, y, groups=None):  # noqa: ARG002  (no inner split: groups are not needed)
         # torch is imported here, not at module level: listing blueprints and predicting stay
         # torch-free (importing torch takes seconds).
         import torch

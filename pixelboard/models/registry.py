@@ -63,3 +63,10 @@ def get_blueprint(name: str) -> BlueprintSpec:
 def create_blueprint(name: str, random_state: int = 0, n_jobs: int = 1):
     """A fresh unfitted estimator for blueprint ``name``."""
     return get_blueprint(name).factory(random_state=random_state, n_jobs=n_jobs)
+
+
+def blueprint_params(name: str) -> dict:
+    """The hyper-parameters of blueprint ``name`` (``get_params()``), without the seed and thread
+    count that the leaderboard sets per fit: part of every row's key."""
+    params = create_blueprint(name).get_params(deep=True)
+    return {k: v for k, v in sorted(params.items()) if k not in ("random_state", "n_jobs")}
