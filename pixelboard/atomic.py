@@ -1,4 +1,5 @@
-"""Atomic file writes: a reader (or an interrupted run) never sees a half-written file.
+"""Atomic file writes and checked reads: a reader (or an interrupted run) never sees a half-written
+file, and a damaged file is reported in one line that names it.
 
 Every cache entry and output goes through these helpers: write to a temporary file in the same
 directory, flush it to disk, then ``os.replace`` it over the target (atomic on POSIX and Windows).
@@ -16,22 +17,49 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from pixelboard.errors import PixelboardError
+
+DAMAGED_FIX = "delete it and run the command that wrote it again"
+
+
+def _read_umask() -> int:
+    # The process umask can only be read by setting it; doing that once at import time, before any
+    # pixelboard thread exists, avoids racing another thread that creates files in between.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# mkstemp creates 0600 files (private temporaries); a finished output gets the mode a plain open()
+# would give it, so a submission or table written for a team is readable like any other file.
+FILE_MODE = 0o666 & ~_read_umask()
+
+
+class WriteError(OSError):
+    """An ``OSError`` while writing an output; ``filename`` is the target, not the temporary file."""
+
 
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[io.IOBase]:
     """Open a temporary sibling of ``path`` for writing; rename it over ``path`` on success."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp_name = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""})) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
+        with contextlib.suppress(OSError):  # some network mounts refuse chmod: the file still counts
+            os.chmod(tmp_name, FILE_MODE)
         os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
+    except BaseException as exc:
+        if tmp_name is not None:
+            with contextlib.suppress(OSError):  # never hide the error that got us here
+                os.unlink(tmp_name)
+        if isinstance(exc, OSError) and exc.errno is not None and not isinstance(exc, WriteError):
+            raise WriteError(exc.errno, exc.strerror, str(path)) from exc
         raise
 
 
@@ -54,9 +82,40 @@ def write_npy(path: str | os.PathLike, array: np.ndarray) -> None:
         np.save(handle, np.ascontiguousarray(array), allow_pickle=False)
 
 
-def read_json(path: str | os.PathLike) -> Any:
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
+def read_json(path: str | os.PathLike, *, fix: str = DAMAGED_FIX) -> Any:
+    """Parse a JSON file; a damaged one (hand-edited, not JSON, not UTF-8) is a one-line error.
+
+    Checking the top-level type and keys is the caller's job. ``fix`` is the advice in the message.
+    """
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise damaged(path, f"not valid JSON: {_first_line(exc)}", fix) from None
+
+
+def read_npy(path: str | os.PathLike, mmap_mode: str | None = None, *, fix: str = DAMAGED_FIX) -> np.ndarray:
+    """``np.load`` without pickles; a damaged, truncated or non-array file is a one-line error."""
+    try:
+        array = np.load(path, mmap_mode=mmap_mode, allow_pickle=False)
+    except FileNotFoundError:
+        raise
+    except (ValueError, OSError, EOFError) as exc:
+        raise damaged(path, f"not a readable .npy array: {_first_line(exc)}", fix) from None
+    if not isinstance(array, np.ndarray):  # an .npz archive
+        array.close()
+        raise damaged(path, "an .npz archive, not an .npy array", fix)
+    return array
+
+
+def damaged(path: str | os.PathLike, reason: str, fix: str = DAMAGED_FIX) -> PixelboardError:
+    """The one-line error for a file pixelboard wrote that no longer reads back."""
+    return PixelboardError(f"{path} is damaged ({reason}): {fix}")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _json_default(obj: Any) -> Any:

@@ -37,7 +37,7 @@ class DeployResult:
 def deploy(project: Project, run: str = "leaderboard", model: str = "best", jobs: int | None = None) -> DeployResult:
     """Refit ``model`` (``best``, ``blend`` or an id) on 100% of the run's labelled images and save it."""
     started = time.perf_counter()
-    store = RunStore(project.root / run)
+    store = RunStore(project.run_dir(run))
     rows, _ = store.ranked_rows()
     chosen = store.read_result(choose_model(rows, model)["id"])
     config = store.config()

@@ -6,15 +6,23 @@
 <project>/embeddings/<set>/<featurizer>.npy    the set's matrix, rows in manifest order (+ copies)
 <project>/embeddings/<set>/<featurizer>.json   sidecar: row ids, fingerprint, level slices, versions, timings
 <project>/leaderboard/                         partition, fold models, probabilities, tables
+<project>/.lock                                held by the one pixelboard process writing the project
 ```
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import re
+import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Iterator
 
+import filelock
 import numpy as np
 
 from pixelboard import atomic
@@ -22,6 +30,21 @@ from pixelboard.datasets.sources import ImageSet
 from pixelboard.errors import PixelboardError
 
 DEFAULT_PROJECT = "pixelboard-project"
+LOCK_TIMEOUT = 60.0  # seconds a second process waits for the project before it gives up
+
+_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}")
+
+
+def check_name(value: str, what: str = "name") -> str:
+    """Return ``value`` if it is one plain path component (set and run names become folders and files).
+
+    Letters, digits, ``.``, ``_`` and ``-``, not starting with ``.``: ``../x``, ``/tmp/x`` and
+    hidden names cannot place anything outside the project.
+    """
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
+        raise PixelboardError(f"{what} {value!r} is not a plain name: use letters, digits, '.', '_' and '-' "
+                              "(at most 100, not starting with '.'), e.g. train")
+    return value
 
 
 @dataclass(frozen=True)
@@ -59,7 +82,7 @@ class Project:
 
     # --- image sets -----------------------------------------------------------------------
     def dataset_path(self, set_name: str) -> Path:
-        return self.root / "datasets" / f"{set_name}.json"
+        return self.root / "datasets" / f"{check_name(set_name, 'image set name')}.json"
 
     def save_image_set(self, image_set: ImageSet) -> None:
         atomic.write_json(self.dataset_path(image_set.name), image_set.to_dict())
@@ -69,14 +92,25 @@ class Project:
         if not path.is_file():
             raise PixelboardError(f"no image set {set_name!r} in project {self.root}: run "
                                   f"`pixelboard featurize --project {self.root} --set {set_name} --images ...` first")
-        return ImageSet.from_dict(atomic.read_json(path))
+        fix = f"re-run `pixelboard featurize --set {set_name} ...`"
+        data = atomic.read_json(path, fix=fix)
+        try:
+            image_set = ImageSet.from_dict(data)
+            lengths = {len(image_set.ids), len(image_set.files), len(image_set.labels or image_set.ids)}
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise atomic.damaged(path, f"not an image set manifest: {type(exc).__name__} {exc}", fix) from None
+        if len(lengths) != 1:
+            raise atomic.damaged(path, "its ids, files and labels differ in length", fix)
+        return image_set
 
     # --- cache and embeddings -------------------------------------------------------------
     def cache_dir(self, fingerprint: str) -> Path:
         return self.root / "cache" / fingerprint
 
     def embeddings_paths(self, set_name: str, name: str) -> tuple[Path, Path]:
-        base = self.root / "embeddings" / set_name / name
+        if not name or "/" in name or "\\" in name or name.startswith("."):  # featurizer names may hold '+'
+            raise PixelboardError(f"featurizer name {name!r} is not a plain name")
+        base = self.root / "embeddings" / check_name(set_name, "image set name") / name
         return base.with_suffix(".npy"), base.with_suffix(".json")
 
     def save_embeddings(self, set_name: str, name: str, matrix: np.ndarray, sidecar: dict) -> Path:
@@ -86,7 +120,7 @@ class Project:
         return npy
 
     def featurizer_names(self, set_name: str) -> list[str]:
-        folder = self.root / "embeddings" / set_name
+        folder = self.root / "embeddings" / check_name(set_name, "image set name")
         return sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
 
     def load_embeddings(self, set_name: str, name: str) -> Embeddings:
@@ -94,13 +128,92 @@ class Project:
         if not meta.is_file() or not npy.is_file():
             have = ", ".join(self.featurizer_names(set_name)) or "none"
             raise PixelboardError(f"no embeddings {name!r} for set {set_name!r} in {self.root} (have: {have})")
-        sidecar = atomic.read_json(meta)
-        matrix = np.load(npy, mmap_mode="r")
-        if matrix.shape != (len(sidecar["rows"]["ids"]), sidecar["n_features"]):
+        fix = f"delete it and re-run `pixelboard featurize --set {set_name} ...` (cached rows are reused)"
+        sidecar = atomic.read_json(meta, fix=fix)
+        try:
+            expected = (len(sidecar["rows"]["ids"]), int(sidecar["n_features"]))
+            _ = sidecar["level_slices"], sidecar["rows"]["sources"], sidecar["rows"]["augmentations"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise atomic.damaged(meta, f"not an embeddings sidecar: {type(exc).__name__} {exc}", fix) from None
+        matrix = atomic.read_npy(npy, mmap_mode="r", fix=fix)
+        if matrix.shape != expected:
             raise PixelboardError(f"{npy} has shape {matrix.shape} but its sidecar describes "
-                                  f"{(len(sidecar['rows']['ids']), sidecar['n_features'])}; re-run featurize")
+                                  f"{expected}; re-run featurize")
         return Embeddings(name, np.asarray(matrix), sidecar)
 
     @property
     def leaderboard_dir(self) -> Path:
         return self.root / "leaderboard"
+
+    def run_dir(self, run: str) -> Path:
+        """The folder of leaderboard run ``run`` (a plain name: see :func:`check_name`)."""
+        return self.root / check_name(run, "run name")
+
+    # --- one writer at a time ---------------------------------------------------------------
+    @property
+    def lock_path(self) -> Path:
+        return self.root / ".lock"
+
+    @contextlib.contextmanager
+    def lock(self, timeout: float | None = None,
+             notify: Callable[[str], None] | None = None) -> Iterator[None]:
+        """Hold the project for this process: a second pixelboard process waits, then gives up.
+
+        Two writers would each compact the cache under the other's feet and overwrite each other's
+        leaderboard rows. The lock is an OS file lock (``filelock``), so a killed process never
+        leaves it held. A waiting process says once whom it waits for (``notify``, default stderr)
+        and stops after ``timeout`` seconds (default :data:`LOCK_TIMEOUT`) with a one-line error.
+        Re-entrant within one thread (nested commands, e.g. ``demo``).
+        """
+        timeout = LOCK_TIMEOUT if timeout is None else timeout
+        self.root.mkdir(parents=True, exist_ok=True)
+        lock = _file_lock(self.lock_path)
+        try:
+            lock.acquire(timeout=0)
+        except filelock.Timeout:
+            (notify or _to_stderr)(f"waiting for another pixelboard process using {self.root} "
+                                   f"({self._lock_holder()}) for up to {timeout:g} s ...")
+            try:
+                lock.acquire(timeout=timeout)
+            except filelock.Timeout:
+                raise PixelboardError(
+                    f"{self.root} is still in use by another pixelboard process ({self._lock_holder()}) after "
+                    f"{timeout:g} s: run this command when it has finished (lock file {self.lock_path})") from None
+        try:
+            if lock.lock_counter == 1:  # outermost holder: say who holds it, for the waiters' message
+                with contextlib.suppress(OSError):  # only informative: a real write error comes next anyway
+                    command = " ".join([os.path.basename(sys.argv[0]), *sys.argv[1:2]])
+                    atomic.write_json(self._owner_path, {"pid": os.getpid(), "since": time.strftime("%H:%M:%S"),
+                                                         "command": command})
+            yield
+        finally:
+            if lock.lock_counter == 1:
+                with contextlib.suppress(OSError):
+                    self._owner_path.unlink()
+            lock.release()
+
+    @property
+    def _owner_path(self) -> Path:
+        return self.root / ".lock.owner.json"
+
+    def _lock_holder(self) -> str:
+        try:
+            owner = json.loads(self._owner_path.read_text(encoding="utf-8"))
+            return f"pid {owner['pid']}, since {owner['since']}: {owner['command']}"
+        except (OSError, ValueError, KeyError, TypeError):
+            return "pid unknown"
+
+
+_LOCKS: dict[str, filelock.FileLock] = {}
+
+
+def _file_lock(path: Path) -> filelock.FileLock:
+    """One lock object per project per process, so a nested ``Project.lock`` re-enters instead of deadlocking."""
+    key = os.path.abspath(path)
+    if key not in _LOCKS:
+        _LOCKS[key] = filelock.FileLock(key)
+    return _LOCKS[key]
+
+
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)

@@ -174,3 +174,39 @@ def test_embeddings_that_do_not_match_the_images_are_a_one_line_error(embedding_
     out = CliRunner().invoke(main, ["leaderboard", "--project", str(embedding_project), "--quiet"])
     assert out.exit_code == 2 and len(out.output.strip().splitlines()) == 1
     assert "embeddings 'fake_a' lack 1 image(s) of set 'train' (e.g. new.png)" in out.output
+
+
+def test_kill_9_mid_leaderboard_then_rerun_gives_the_uninterrupted_numbers(tmp_path):
+    """SIGKILL leaves at most a row in flight unfinished; the rerun fits the rest, and every score equals
+    the one an uninterrupted run gets."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = write_embedding_project(tmp_path / "project", per_class=30)
+    command = [sys.executable, "-m", "pixelboard.cli", "leaderboard", "--project", str(root), "--quiet",
+               "--jobs", "1", "--blueprints", ",".join(FAST), "--blenders", "avg,greedy"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    models = root / "leaderboard" / "models"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list(models.glob("*/result.json"))) < 2 and process.poll() is None:
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    finished_before = len(list(models.glob("M*/result.json")))
+    assert 0 < finished_before < 6, "the kill should land mid-run (6 model rows)"
+    resumed = CliRunner().invoke(main, command[3:])
+    assert resumed.exit_code == 0, resumed.output
+    assert f"{6 - finished_before} new model(s)" in resumed.output
+    uninterrupted = CliRunner().invoke(main, command[3:] + ["--run", "clean"])
+    assert uninterrupted.exit_code == 0, uninterrupted.output
+    a = json.loads((root / "leaderboard" / "leaderboard.json").read_text())["rows"]
+    b = json.loads((root / "clean" / "leaderboard.json").read_text())["rows"]
+    assert [(r["id"], r["scores"]) for r in a] == [(r["id"], r["scores"]) for r in b]
+
+
+def test_leaderboard_before_featurize_says_what_to_run(tmp_path):
+    result = CliRunner().invoke(main, ["leaderboard", "--project", str(tmp_path / "empty"), "--quiet"])
+    assert result.exit_code == 2 and "featurize" in result.output and "Traceback" not in result.output

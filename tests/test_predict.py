@@ -1,8 +1,11 @@
-"""predict: output format and label space, models and blends, TTA averaging, mismatch errors."""
+"""predict: output format and label space, models and blends, TTA averaging, mismatch errors, deploy
+(100% refit), portable bundles and their safe loading."""
 
 from __future__ import annotations
 
 import json
+import zipfile
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pandas as pd
@@ -12,6 +15,7 @@ from conftest import write_image
 from PIL import Image
 
 from pixelboard.cli import main
+from pixelboard.leaderboard.store import RunStore
 
 COLORS = {3: (60, 20, 20), 7: (30, 220, 30), 11: (250, 250, 200)}  # class id -> colour (distinct in grayscale)
 
@@ -145,3 +149,67 @@ def test_predict_without_a_leaderboard_says_what_to_run(tmp_path):
     result = CliRunner().invoke(main, ["predict", "--images", str(tmp_path / "imgs"), "--project",
                                        str(tmp_path / "empty"), "--out", str(tmp_path / "s.csv")])
     assert result.exit_code == 2 and "run `pixelboard leaderboard` first" in result.output
+
+
+def test_deploy_refits_on_every_image_and_predict_says_so(trained):
+    root, project, truth = trained
+    result = CliRunner().invoke(main, ["deploy", "--project", project, "--model", "M2", "--jobs", "1"])
+    assert result.exit_code == 0, result.output
+    assert "deployed M2" in result.output and "all 45 labelled images" in result.output
+    fitted = RunStore(Path(project) / "leaderboard").load_fitted("M2", deployed=True)
+    assert len(fitted.estimators) == 1 and "100%" in fitted.trained_on
+    predicted, out = _predict(trained, out_name="deployed.csv")  # no --model: the deployed model
+    assert predicted.exit_code == 0, predicted.output
+    assert "M2" in predicted.output and "100% of the labelled images" in predicted.output
+    assert (pd.read_csv(out)["target"].to_numpy() == truth["truth"].to_numpy()).mean() >= 0.8
+
+
+def test_bundle_round_trip_in_an_empty_directory_gives_identical_probabilities(trained, tmp_path, monkeypatch):
+    root, project, _ = trained
+    bundle = tmp_path / "model.pbz"
+    exported = CliRunner().invoke(main, ["export-model", "--project", project, "--model", "M2", "--out", str(bundle)])
+    assert exported.exit_code == 0, exported.output
+    reference, ref_out = _predict(trained, "--model", "M2", "--probabilities", out_name="reference.csv")
+    assert reference.exit_code == 0, reference.output
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # a fresh directory: no project, no run, only the bundle
+    result = CliRunner().invoke(main, ["predict", "--bundle", str(bundle), "--images", str(root / "test"),
+                                       "--labels", str(root / "test.csv"), "--probabilities", "--out", "s.csv",
+                                       "--quiet", "--workers", "0"])
+    assert result.exit_code == 0, result.output
+    expected = pd.read_csv(ref_out)
+    got = pd.read_csv(elsewhere / "s.csv")
+    assert list(got.columns) == list(expected.columns)
+    np.testing.assert_array_equal(got.drop(columns="ID").to_numpy(), expected.drop(columns="ID").to_numpy())
+
+
+def test_tampered_bundles_are_refused_without_running_their_code(trained, tmp_path):
+    import skops.io as sio
+
+    root, project, _ = trained
+    bundle = tmp_path / "model.pbz"
+    assert CliRunner().invoke(main, ["export-model", "--project", project, "--model", "M2",
+                                     "--out", str(bundle)]).exit_code == 0
+    hostile = tmp_path / "hostile.pbz"
+    with zipfile.ZipFile(bundle) as src, zipfile.ZipFile(hostile, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename.endswith("estimator_0.skops"):
+                data = sio.dumps(PurePosixPath("a type pixelboard does not trust"))
+            dst.writestr(item, data)
+    truncated = tmp_path / "truncated.pbz"
+    truncated.write_bytes(bundle.read_bytes()[: bundle.stat().st_size // 2])
+    not_a_zip = tmp_path / "labels.pbz"
+    not_a_zip.write_text("ID,target\n1,2\n")
+    for path, message in ((hostile, "refusing to load"), (truncated, "not a readable model bundle"),
+                          (not_a_zip, "not a readable model bundle")):
+        result, _ = _predict(trained, "--bundle", str(path), out_name="never.csv")
+        assert result.exit_code == 2, result.output
+        assert message in result.output and "Traceback" not in result.output
+        assert len(result.output.strip().splitlines()) == 1, result.output
+
+
+def test_predict_refuses_to_overwrite_the_training_set(trained):
+    result, _ = _predict(trained, "--set", "train", out_name="never.csv")
+    assert result.exit_code == 2 and "labelled training set" in result.output

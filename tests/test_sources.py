@@ -100,8 +100,10 @@ def test_csv_of_ids_only_is_a_test_set(competition_folder):
     cf = competition_folder
     csv = cf.root / "test.csv"
     csv.write_text("ID\n" + "".join(f"{i}\n" for i in cf.ids[:5]))
-    image_set = read_image_set(cf.images, name="test", labels_csv=csv)
+    image_set = read_image_set(cf.images, name="test", labels_csv=csv, unlabelled=True)
     assert not image_set.labelled and image_set.ids == list(cf.ids[:5])
+    message = _error(cf.images, name="train", labels_csv=csv)  # without --unlabelled it is a mistake
+    assert "test.csv" in message and "'target'" in message and "--unlabelled" in message
 
 
 def test_unlabelled_flag_ignores_the_target_column(competition_folder):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import sys
 
 import click
 
+from pixelboard.atomic import WriteError
 from pixelboard.errors import PixelboardError
-from pixelboard.project import DEFAULT_PROJECT
+from pixelboard.project import DEFAULT_PROJECT, check_name
 
 DEFAULT_BACKBONES = "efficientnet_lite0,grayscale20"
 
@@ -27,10 +29,34 @@ def friendly_errors(command):
         except PixelboardError as exc:
             click.echo(f"Error: {exc}", err=True)
             sys.exit(2)
+        except OSError as exc:  # read-only folders, full disks, permissions: the user's to fix, not a bug
+            click.echo(f"Error: {os_error_message(exc)}", err=True)
+            sys.exit(2)
         except KeyboardInterrupt:
             click.echo("Interrupted: finished work is saved; run the same command again to resume.", err=True)
             sys.exit(130)
     return wrapper
+
+
+def os_error_message(exc: OSError) -> str:
+    """One line naming the file and the cause, e.g. ``cannot write /x/y: Permission denied (errno 13)``."""
+    where = exc.filename if exc.filename is not None else "a file"
+    if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return (f"the disk is full (writing {where}): free some space and run the same command again; "
+                "finished work is kept")
+    verb = "cannot write" if isinstance(exc, WriteError) else "cannot access"
+    cause = exc.strerror or str(exc) or type(exc).__name__
+    return f"{verb} {where}: {cause}" + (f" (errno {exc.errno})" if exc.errno is not None else "")
+
+
+def name_callback(ctx: click.Context, param: click.Parameter, value):
+    """Click callback for options that name a set or a run: one plain name (see ``project.check_name``)."""
+    if value is None:
+        return None
+    try:
+        return check_name(value, param.opts[0] if param.opts else param.name)
+    except PixelboardError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
 
 
 def project_option(command):

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import click
 
-from pixelboard.commands.common import (DEFAULT_BACKBONES, friendly_errors, project_option, split_list,
-                                        training_image_options)
+from pixelboard.commands.common import (DEFAULT_BACKBONES, friendly_errors, name_callback, project_option,
+                                        split_list, training_image_options)
 from pixelboard.datasets import read_image_set
 from pixelboard.errors import PixelboardError
 from pixelboard.datasets.images import DEFAULT_MAX_PIXELS
-from pixelboard.featurizers import create_featurizer, get_featurizer_entry
+from pixelboard.featurizers import create_featurizer, get_featurizer_entry, list_featurizers
 from pixelboard.featurizers.augment import parse_transforms
 from pixelboard.featurizers.base import RESIZE_MODES
 from pixelboard.featurizers.pipeline import FeaturizeOptions, featurize_set
@@ -19,7 +19,7 @@ from pixelboard.project import Project
 @click.command()
 @training_image_options
 @project_option
-@click.option("--set", "set_name", default=None, help="Name of this image set in the project "
+@click.option("--set", "set_name", default=None, callback=name_callback, help="Name of this image set in the project "
               "[default: train for labelled images, test otherwise].")
 @click.option("--backbone", "backbones", default=DEFAULT_BACKBONES, show_default=True,
               help="Comma-separated featurizers (see `pixelboard list backbones`).")
@@ -50,6 +50,8 @@ def featurize(images, labels_csv, meta_csv, id_column, target_column, group_colu
               augment, augment_copies, seed, skip_bad_images, max_pixels, quiet):
     """Embed every image with each backbone; cached, incremental and resumable."""
     names = split_list(backbones)
+    if not names:
+        raise PixelboardError(f"no backbone given; choose from {', '.join(list_featurizers())} (--backbone)")
     for name in names:
         get_featurizer_entry(name)  # unknown names fail before any work
     image_set = read_image_set(images, name=set_name or "pending", labels_csv=labels_csv, id_column=id_column,
@@ -59,19 +61,20 @@ def featurize(images, labels_csv, meta_csv, id_column, target_column, group_colu
     if augment and not image_set.labelled:
         raise PixelboardError("--augment applies to labelled training images; use `predict --tta` for test images")
     project = Project(project_dir)
-    project.save_image_set(image_set)
-    click.echo(f"{image_set.name}: {len(image_set.ids):,} images in {image_set.image_dir}"
-               + (f", {len(set(map(str, image_set.labels)))} classes" if image_set.labelled else ", unlabelled"))
     options = FeaturizeOptions(batch_size=batch_size, workers=workers, augment=parse_transforms(augment),
                                augment_copies=augment_copies, seed=seed, skip_bad_images=skip_bad_images,
                                max_pixels=max_pixels, progress=not quiet)
-    for name in names:
-        featurizer = create_featurizer(name, levels=split_list(levels) or None, resize=resize, device=device,
-                                       weights=weights, random_weights=random_weights, amp=not no_amp)
-        result = featurize_set(project, image_set, featurizer, options)
-        for bad in result.skipped:
-            click.echo(f"skipped {bad['file']}: {bad['reason']}", err=True)
-        if result.skipped:  # later backbones and the leaderboard see the same, readable images
-            image_set = image_set.without_files({bad["file"] for bad in result.skipped})
-            project.save_image_set(image_set)
-        click.echo(result.summary)
+    with project.lock():  # one writer: a second featurize would compact the cache under this one's feet
+        project.save_image_set(image_set)
+        click.echo(f"{image_set.name}: {len(image_set.ids):,} images in {image_set.image_dir}"
+                   + (f", {len(set(map(str, image_set.labels)))} classes" if image_set.labelled else ", unlabelled"))
+        for name in names:
+            featurizer = create_featurizer(name, levels=split_list(levels) or None, resize=resize, device=device,
+                                           weights=weights, random_weights=random_weights, amp=not no_amp)
+            result = featurize_set(project, image_set, featurizer, options)
+            for bad in result.skipped:
+                click.echo(f"skipped {bad['file']}: {bad['reason']}", err=True)
+            if result.skipped:  # later backbones and the leaderboard see the same, readable images
+                image_set = image_set.without_files({bad["file"] for bad in result.skipped})
+                project.save_image_set(image_set)
+            click.echo(result.summary)

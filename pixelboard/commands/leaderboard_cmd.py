@@ -6,18 +6,18 @@ import os
 
 import click
 
-from pixelboard.commands.common import friendly_errors, project_option, split_list
+from pixelboard.commands.common import friendly_errors, name_callback, project_option, split_list
 
 
-def run_option(command):
-    return click.option("--run", default="leaderboard", show_default=True,
-                        help="Run directory inside the project (one partition per run).")(command)
+def run_option(command, help="Run directory inside the project (one partition per run)."):
+    return click.option("--run", default="leaderboard", show_default=True, callback=name_callback, help=help)(command)
 
 
 @click.command()
 @project_option
 @run_option
-@click.option("--set", "set_name", default="train", show_default=True, help="Labelled image set to model.")
+@click.option("--set", "set_name", default="train", show_default=True, callback=name_callback,
+              help="Labelled image set to model.")
 @click.option("--metric", default="macro_f1", show_default=True,
               help="Ranking metric: macro_f1, accuracy, balanced_accuracy, log_loss, roc_auc (all are stored).")
 @click.option("--holdout-fraction", default=0.2, show_default=True, type=click.FloatRange(0, 0.5),
@@ -44,7 +44,9 @@ def leaderboard(project_dir, run, set_name, metric, holdout_fraction, folds, see
                                  folds=folds, seed=seed, jobs=jobs or os.cpu_count() or 1, blueprints=split_list(blueprints),
                                  featurizers=split_list(featurizers), blenders=split_list(blenders),
                                  progress=not quiet)
-    result = run_leaderboard(Project(project_dir), options)
+    project = Project(project_dir)
+    with project.lock():  # one writer: two leaderboards would overwrite each other's rows and ids
+        result = run_leaderboard(project, options)
     click.echo(render_text(to_frame(result.rows, metric), metric))
     click.echo(f"{result.n_fitted} new model(s) fitted in {result.seconds:.1f} s; tables: "
                + ", ".join(str(p) for p in result.tables.values()))
@@ -62,7 +64,7 @@ def export(project_dir, run, fmt, out):
     from pixelboard.leaderboard.export import load_ranked, render
     from pixelboard.project import Project
 
-    rows, metric = load_ranked(Project(project_dir).root / run)
+    rows, metric = load_ranked(Project(project_dir).run_dir(run))
     text = render(rows, metric, fmt)
     if out:
         atomic.write_text(out, text)

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import functools
+
 import click
 
-from pixelboard.commands.common import friendly_errors, prediction_image_options, project_option
+from pixelboard.commands.common import friendly_errors, name_callback, prediction_image_options, project_option
+from pixelboard.commands.leaderboard_cmd import run_option
 
 
 @click.command()
 @prediction_image_options
 @project_option
-@click.option("--run", default="leaderboard", show_default=True, help="Leaderboard run to take the model from.")
+@functools.partial(run_option, help="Leaderboard run to take the model from.")
 @click.option("--bundle", type=click.Path(dir_okay=False), default=None,
               help="Predict with a model bundle from `pixelboard export-model` instead of a run.")
-@click.option("--set", "set_name", default="test", show_default=True, help="Name of these images in the project.")
+@click.option("--set", "set_name", default="test", show_default=True, callback=name_callback,
+              help="Name of these images in the project.")
 @click.option("--out", default="submission.csv", show_default=True, type=click.Path(dir_okay=False),
               help="Submission file to write.")
 @click.option("--model", default=None, help="best (rank 1), blend (best blend) or a model id [default: the "
@@ -43,15 +47,16 @@ def predict(images, labels_csv, id_column, target_column, project_dir, run, bund
         raise PixelboardError("--model chooses a row of a run; a --bundle holds one model already")
     tta_names = parse_transforms(tta)
     project = Project(project_dir)
-    _check_not_labelled(project, set_name)
-    fitted = _load_model(project, run, bundle, model)
-    # Test images are predicted, never trained on: any target column in the CSV is ignored.
-    image_set = read_image_set(images, name=set_name, labels_csv=labels_csv, id_column=id_column,
-                               target_column=target_column, unlabelled=True)
-    project.save_image_set(image_set)
-    options = FeaturizeOptions(batch_size=batch_size, workers=workers, skip_bad_images=skip_bad_images,
-                               progress=not quiet)
-    prediction = run_predict(project, image_set, fitted, tta=tta_names, options=options, device=device)
+    with project.lock():  # predict writes the test set's manifest, cache rows and embeddings
+        _check_not_labelled(project, set_name)
+        fitted = _load_model(project, run, bundle, model)
+        # Test images are predicted, never trained on: any target column in the CSV is ignored.
+        image_set = read_image_set(images, name=set_name, labels_csv=labels_csv, id_column=id_column,
+                                   target_column=target_column, unlabelled=True)
+        project.save_image_set(image_set)
+        options = FeaturizeOptions(batch_size=batch_size, workers=workers, skip_bad_images=skip_bad_images,
+                                   progress=not quiet)
+        prediction = run_predict(project, image_set, fitted, tta=tta_names, options=options, device=device)
     for bad in prediction.skipped:
         click.echo(f"skipped {bad['file']}: {bad['reason']} (not in the submission)", err=True)
     frame = prediction.to_frame(probabilities, id_column=id_column, target_column=target_column)
@@ -77,4 +82,4 @@ def _load_model(project, run: str, bundle: str | None, model: str | None):
 
     if bundle:
         return load_bundle(bundle)
-    return load_run_model(RunStore(project.root / run), model)
+    return load_run_model(RunStore(project.run_dir(run)), model)

@@ -2,22 +2,32 @@
 
 Handles JPEG, PNG, BMP, TIFF and WebP in every mode users meet in practice: grayscale, palette,
 RGBA/LA (composited on white, like a page on paper), 16-bit and float, CMYK; EXIF orientation
-is applied so a phone photo is upright. Oversized images (decompression bombs) are refused.
+is applied so a phone photo is upright. Images above ``max_pixels`` (decompression bombs) are
+refused from their header, before any pixel is decoded; very large ones are shrunk as they load.
 """
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps
+from PIL import ExifTags, Image, ImageFile
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
-DEFAULT_MAX_PIXELS = 100_000_000  # ~10k x 10k: far above any scan, far below a bomb's gigapixels
+# 250 MP: a 10,500 x 16,000 px scan (A0 at 600 dpi) fits; a decompression bomb's gigapixels do not.
+DEFAULT_MAX_PIXELS = 250_000_000
+# Above this, an image with a known target size is shrunk right after decoding (see ``_shrink``).
+LARGE_IMAGE_PIXELS = 4096 * 4096
 
 # A truncated file must fail loudly, not come back as a half-grey image.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
+# ``--max-pixels`` (checked in ``load_rgb`` from the header, before decoding) is the one limit:
+# Pillow's own (89 MP) would refuse real large scans first, with a message naming no option.
+Image.MAX_IMAGE_PIXELS = None
+
+# Modes whose pixels can be box-averaged as they are (palette indices and 1-bit cannot; Pillow's
+# reduce() also has no 16-bit kernel).
+_REDUCIBLE_MODES = {"L", "LA", "La", "RGB", "RGBA", "RGBa", "I", "F", "CMYK", "YCbCr"}
 
 
 class ImageDecodeError(Exception):
@@ -32,32 +42,62 @@ def load_rgb(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS,
              draft_size: tuple[int, int] | None = None) -> Image.Image:
     """Open ``path`` and return a fully decoded RGB image.
 
-    ``draft_size`` lets libjpeg decode a large JPEG at a reduced scale (never below that size),
-    which is several times faster for big scans that are shrunk to 224 px anyway.
+    ``draft_size`` (the size the caller will resize to) lets libjpeg decode a large JPEG at a
+    reduced scale (never below that size), which is several times faster for big scans that are
+    shrunk to 224 px anyway; other very large images are box-reduced right after decoding.
     """
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                width, height = img.size
-                if width * height > max_pixels:
-                    raise ImageDecodeError(
-                        f"oversized image {width}x{height} ({width * height:,} pixels > limit {max_pixels:,})")
-                if draft_size is not None and img.format == "JPEG":
-                    img.draft("RGB", draft_size)
-                img.load()
-                return to_rgb(ImageOps.exif_transpose(img))
+        with Image.open(path) as img:
+            width, height = img.size
+            if width * height > max_pixels:
+                raise ImageDecodeError(
+                    f"oversized image {width}x{height} ({width * height:,} pixels > --max-pixels {max_pixels:,}); "
+                    "raise --max-pixels if it is genuine")
+            if draft_size is not None and img.format == "JPEG":
+                img.draft("RGB", draft_size)
+            img.load()
+            orientation = img.getexif().get(ExifTags.Base.Orientation, 1)
+            if draft_size is not None and img.width * img.height > LARGE_IMAGE_PIXELS:
+                img = _shrink(img, draft_size)
+            return to_rgb(_transpose(img, orientation))
     except ImageDecodeError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageDecodeError(f"oversized image (decompression bomb): {exc}") from None
+    except Image.DecompressionBombError as exc:  # only if someone re-enabled Pillow's limit
+        raise ImageDecodeError(f"oversized image: {exc} (see --max-pixels)") from None
     except FileNotFoundError:
         raise ImageDecodeError("file not found") from None
+    except MemoryError:
+        raise ImageDecodeError("not enough memory to decode it (lower --max-pixels or --workers)") from None
     except Exception as exc:  # PIL raises many types (OSError, SyntaxError, ValueError...) for bad data
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if "cannot identify image file" in reason:
             reason = "empty file (0 bytes)" if _is_empty(path) else "not an image file"
         raise ImageDecodeError(reason) from None
+
+
+def _shrink(img: Image.Image, target: tuple[int, int]) -> Image.Image:
+    """Box-reduce a very large decoded image by an integer factor, so no full-size RGB copy is made.
+
+    The result keeps both sides at least twice the larger target side (the later resize still
+    antialiases, and a 90-degree EXIF turn cannot make a side too short).
+    """
+    factor = min(img.width, img.height) // (2 * max(target))
+    if factor < 2:
+        return img
+    if img.mode not in _REDUCIBLE_MODES:
+        img = img.convert("L") if img.mode == "1" else to_rgb(img)
+    return img.reduce(factor)
+
+
+_EXIF_TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+                   4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+                   6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}
+
+
+def _transpose(img: Image.Image, orientation: int) -> Image.Image:
+    """Apply EXIF ``orientation`` (read before ``_shrink``, whose copy may not carry the EXIF block)."""
+    method = _EXIF_TRANSPOSE.get(orientation)
+    return img.transpose(method) if method is not None else img
 
 
 def _is_empty(path: str | Path) -> bool:

@@ -4,7 +4,10 @@ Three inputs, one result (:class:`ImageSet`):
 - a folder with one sub-folder per class (the label is the sub-folder name);
 - the competition format: an image folder plus a CSV with ``ID,target`` columns (names
   configurable) and an optional ``meta.csv`` with ``target,class_name``;
-- unlabelled images for a test set: a flat or nested folder, or a CSV holding only IDs.
+- unlabelled images for a test set (``unlabelled=True``): a flat or nested folder, or a CSV of IDs.
+
+Directory symlinks are never followed (a link to a parent folder would repeat every image, or
+loop); symlinks to files are ordinary images.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
@@ -52,6 +55,7 @@ class ImageSet:
 
     @classmethod
     def from_dict(cls, data: dict) -> "ImageSet":
+        """Inverse of :meth:`to_dict`; a missing key raises ``KeyError`` (``Project`` reports the file)."""
         return cls(name=data["name"], image_dir=Path(data["image_dir"]), ids=list(data["ids"]),
                    files=list(data["files"]), labels=data.get("labels"),
                    class_names=dict(data.get("class_names") or {}), groups=data.get("groups"))
@@ -74,7 +78,8 @@ def read_image_set(images: str | os.PathLike, *, name: str, labels_csv: str | os
 
 
 def _read_folder_per_class(image_dir: Path, *, name: str) -> ImageSet:
-    class_dirs = sorted(p for p in image_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    class_dirs = sorted(p for p in image_dir.iterdir()
+                        if p.is_dir() and not p.is_symlink() and not p.name.startswith("."))
     loose = [p.name for p in image_dir.iterdir() if p.is_file() and is_image_file(p)]
     if loose and not class_dirs:
         raise PixelboardError(
@@ -101,14 +106,26 @@ def _read_flat_folder(image_dir: Path, *, name: str) -> ImageSet:
 
 
 def _list_images(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.rglob("*") if p.is_file() and is_image_file(p))
+    return sorted(p for p in _walk_files(directory) if is_image_file(p))
+
+
+def _walk_files(directory: Path) -> list[Path]:
+    """Every file under ``directory`` (symlinks to files included), never entering a directory symlink."""
+    found = []
+    for folder, subdirs, files in os.walk(directory, followlinks=False):
+        found += [Path(folder, f) for f in files if os.path.isfile(os.path.join(folder, f))]
+    return found
 
 
 def _read_csv_set(image_dir: Path, csv_path: Path, *, name: str, id_column: str, target_column: str | None,
                   group_column: str | None, meta_csv: str | os.PathLike | None) -> ImageSet:
     table = _read_csv(csv_path)
     _require_columns(table, csv_path, [id_column] + ([group_column] if group_column else []))
-    labelled = target_column is not None and target_column in table.columns
+    if target_column is not None and target_column not in table.columns:
+        raise PixelboardError(
+            f"{csv_path} has no target column {target_column!r} (it has {', '.join(map(repr, table.columns))}): "
+            "name the label column with --target-column, or pass --unlabelled for a test set")
+    labelled = target_column is not None
     ids = [str(v).strip() for v in table[id_column]]
     duplicates = sorted(i for i, n in Counter(ids).items() if n > 1)
     if duplicates:
@@ -117,14 +134,21 @@ def _read_csv_set(image_dir: Path, csv_path: Path, *, name: str, id_column: str,
     labels = None
     if labelled:
         column = table[target_column]
-        if column.isna().any():
-            row = int(column.isna().to_numpy().nonzero()[0][0]) + 2
-            raise PixelboardError(f"{csv_path}: empty {target_column!r} at line {row}")
+        missing = column.isna() | column.str.strip().str.lower().isin(MISSING_TARGETS)
+        if missing.any():
+            first = int(missing.to_numpy().nonzero()[0][0])
+            shown = "" if pd.isna(column.iloc[first]) else f" ({column.iloc[first].strip()!r})"
+            raise PixelboardError(f"{csv_path}: empty {target_column!r}{shown} at line {first + 2} "
+                                  f"({int(missing.sum())} row(s) without a label): label them or leave them out")
         labels = [_plain(v) for v in column]
     groups = [str(g) for g in table[group_column]] if group_column else None
     class_names = _read_meta(Path(meta_csv), target_column or "target") if meta_csv else {}
     return ImageSet(name=name, image_dir=image_dir, ids=ids, files=files, labels=labels,
                     class_names=class_names, groups=groups)
+
+
+# Spellings of "no value" that spreadsheets and pandas write into a target column; never class names.
+MISSING_TARGETS = ("", "nan", "na", "n/a", "null")
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
@@ -147,20 +171,38 @@ def _require_columns(table: pd.DataFrame, path: Path, columns: list[str]) -> Non
 
 
 def _resolve_files(image_dir: Path, ids: list[str], csv_path: Path) -> list[str]:
-    """Map each ID to a file inside ``image_dir``: the ID itself, or the ID plus an image extension."""
-    escaping = [i for i in ids if not _inside(image_dir, image_dir / i)]
+    """Map each ID to a file inside ``image_dir``: the ID itself, or the ID plus an image extension
+    (of any case: ``x`` finds ``x.PNG``). An ID that fits two files (``x.png`` and ``x.jpg``) is an error."""
+    escaping = [i for i in ids if not _inside(image_dir, i)]
     if escaping:
-        raise PixelboardError(f"{csv_path}: IDs point outside {image_dir}: {_some(escaping)}")
-    present = {p.relative_to(image_dir).as_posix() for p in image_dir.rglob("*") if p.is_file()}
-    files, unknown = [], []
+        raise PixelboardError(f"{csv_path}: IDs point outside {image_dir} (an ID is a path relative to it, "
+                              f"without '..'): {_some(escaping)}")
+    present = {p.relative_to(image_dir).as_posix() for p in _walk_files(image_dir)}
+    by_stem: dict[str, list[str]] = {}  # "sub/x" -> image files named "sub/x.<ext>", any case
+    for file in sorted(present):
+        suffix = PurePosixPath(file).suffix
+        if suffix.lower() in IMAGE_EXTENSIONS:
+            by_stem.setdefault(file[: -len(suffix)], []).append(file)
+    files, unknown, ambiguous = [], [], []
     for image_id in ids:
-        candidates = [image_id] + [image_id + ext for ext in IMAGE_EXTENSIONS]
-        match = next((c for c in candidates if c in present), None)
-        if match is None:
+        if image_id in present:
+            matches = [image_id]
+        else:
+            matches = by_stem.get(image_id, [])
+            suffix = PurePosixPath(image_id).suffix
+            if not matches and suffix.lower() in IMAGE_EXTENSIONS:  # "x.jpg" finds "x.JPG"
+                matches = [f for f in by_stem.get(image_id[: -len(suffix)], [])
+                           if PurePosixPath(f).suffix.lower() == suffix.lower()]
+        if not matches:
             unknown.append(image_id)
-        files.append(match)
+        elif len(matches) > 1:
+            ambiguous.append(f"{image_id} ({' and '.join(matches)})")
+        files.append(matches[0] if matches else None)
     if unknown:
         raise PixelboardError(f"{csv_path}: {len(unknown)} ID(s) have no image in {image_dir}: {_some(unknown)}")
+    if ambiguous:
+        raise PixelboardError(f"{csv_path}: {len(ambiguous)} ID(s) match more than one image in {image_dir}: "
+                              f"{_some(ambiguous)}; write the extension in the ID, or remove the extra file")
     return files
 
 
@@ -171,8 +213,12 @@ def _read_meta(path: Path, target_column: str) -> dict[str, str]:
     return {str(t): str(n) for t, n in zip(table[key], table["class_name"])}
 
 
-def _inside(root: Path, candidate: Path) -> bool:
-    return os.path.commonpath([root, candidate.resolve()]) == str(root)
+def _inside(root: Path, image_id: str) -> bool:
+    """Lexically, so ``../x`` and absolute IDs are refused but a symlinked image file is fine."""
+    if os.path.isabs(image_id):
+        return False
+    candidate = os.path.normpath(os.path.join(root, image_id))
+    return os.path.commonpath([root, candidate]) == str(root)
 
 
 def _plain(value: str):

@@ -4,7 +4,8 @@ Rows are keyed by image identity (a hash of the file's bytes, plus the augmentat
 renamed or re-copied image is still a hit, and an edited image is recomputed. Each finished batch
 is committed as a shard: ``shard-N.npy`` is written first, then ``shard-N.json`` (its keys), both
 atomically; a shard without its JSON is ignored. An interrupted run therefore loses at most the
-batch in flight, and the next run computes only what no shard holds.
+batch in flight, and the next run computes only what no shard holds. ``compact`` deletes shards, so
+one process at a time may use a store: callers hold ``Project.lock``.
 """
 
 from __future__ import annotations
@@ -43,7 +44,9 @@ class EmbeddingStore:
         self._arrays: dict[str, np.ndarray] = {}
         self._added: list[str] = []  # shards written by this object: what compact() merges
         for manifest in sorted(self.directory.glob("shard-*.json")):
-            keys = atomic.read_json(manifest)
+            keys = atomic.read_json(manifest, fix=self._fix(manifest.stem))
+            if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+                raise atomic.damaged(manifest, "not a list of image keys", self._fix(manifest.stem))
             for row, key in enumerate(keys):
                 self._index[key] = (manifest.stem, row)
 
@@ -72,7 +75,11 @@ class EmbeddingStore:
         out = np.empty((len(keys), self.n_features), dtype=np.float32)
         for i, key in enumerate(keys):
             stem, row = self._index[key]
-            out[i] = self._shard(stem)[row]
+            shard = self._shard(stem)
+            if row >= len(shard):
+                raise atomic.damaged(self.directory / f"{stem}.npy", f"{len(shard)} rows, its keys file names more",
+                                     self._fix(stem))
+            out[i] = shard[row]
         return out
 
     def compact(self) -> None:
@@ -96,13 +103,18 @@ class EmbeddingStore:
 
     def _shard(self, stem: str) -> np.ndarray:
         if stem not in self._arrays:
+            path = self.directory / f"{stem}.npy"
             try:
-                array = np.load(self.directory / f"{stem}.npy", mmap_mode="r")
-            except (OSError, ValueError) as exc:
-                raise PixelboardError(f"embedding cache shard {self.directory / stem}.npy is damaged ({exc}); "
-                                      f"delete {self.directory} to recompute") from None
+                array = atomic.read_npy(path, mmap_mode="r", fix=self._fix(stem))
+            except FileNotFoundError:
+                raise PixelboardError(f"embedding cache shard {path} disappeared while this run used it (another "
+                                      "pixelboard process on the same cache?); run the command again") from None
             if array.ndim != 2 or array.shape[1] != self.n_features:
-                raise PixelboardError(f"embedding cache shard {self.directory / stem}.npy has shape {array.shape}, "
-                                      f"expected (*, {self.n_features}); delete {self.directory} to recompute")
+                raise atomic.damaged(path, f"shape {array.shape}, expected (*, {self.n_features})", self._fix(stem))
             self._arrays[stem] = array
         return self._arrays[stem]
+
+    def _fix(self, stem: str) -> str:
+        """Advice for a damaged shard: only its own rows are lost, never the rest of the cache."""
+        return (f"delete {self.directory / stem}.npy and {stem}.json and run the command again "
+                "(only that shard's images are recomputed)")

@@ -9,6 +9,7 @@ embeddings that still look like numbers.
 from __future__ import annotations
 
 import hashlib
+import pickle
 import socket
 import threading
 from dataclasses import dataclass
@@ -60,14 +61,23 @@ def load_state_dict_file(model: torch.nn.Module, path: Path,
     """Load a ``.safetensors`` or torch state_dict file strictly (a classifier of another size is dropped)."""
     if not path.is_file():
         raise PixelboardError(f"weights file not found: {path}")
+    kind = _weights_format(path)
+    if kind is None:
+        raise PixelboardError(f"weights file {path} is not a torch state_dict (.pth/.pt/.bin) or .safetensors "
+                              "file; pass the file saved with torch.save(model.state_dict(), ...) or a .safetensors")
     try:
-        if path.suffix == ".safetensors":
+        if kind == "safetensors":
             from safetensors.torch import load_file
             state = load_file(str(path))
         else:
+            # weights_only: a state_dict is tensors in dicts; anything else could run code on load.
             state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise PixelboardError(f"cannot read weights file {path}: {str(exc).splitlines()[0]}") from None
+    except pickle.UnpicklingError:
+        raise PixelboardError(f"weights file {path} holds pickled Python objects, not a plain state_dict: save "
+                              "it with torch.save(model.state_dict(), ...) or as .safetensors") from None
+    except Exception as exc:  # torch and safetensors raise many types for damaged files
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise PixelboardError(f"cannot read weights file {path} ({kind} format): {reason[:200]}") from None
     for key in ("state_dict", "model", "model_state_dict"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
@@ -88,6 +98,18 @@ def load_state_dict_file(model: torch.nn.Module, path: Path,
                            (("missing", missing), ("unexpected", unexpected), ("wrong shape", mismatched)) if keys)
         raise PixelboardError(f"weights file {path} does not fit {model.default_cfg.get('architecture')}: {detail}")
     model.load_state_dict(state, strict=False)
+
+
+def _weights_format(path: Path) -> str | None:
+    """``"safetensors"``, ``"torch"`` (zip or legacy pickle) or None, from the file's first bytes."""
+    with open(path, "rb") as handle:
+        head = handle.read(9)
+    size = path.stat().st_size
+    if len(head) == 9 and head[8:9] == b"{" and 2 <= int.from_bytes(head[:8], "little") <= size - 8:
+        return "safetensors"  # an 8-byte little-endian header length, then the JSON header
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"\x80"):
+        return "torch"  # torch.save's zip archive, or the legacy pickle format
+    return None
 
 
 def _is_classifier(model: torch.nn.Module, key: str) -> bool:

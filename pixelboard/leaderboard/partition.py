@@ -23,7 +23,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from pixelboard.atomic import read_json, write_json, write_npy
+from pixelboard.atomic import read_json, read_npy, write_json, write_npy
 from pixelboard.errors import PixelboardError
 from pixelboard.leaderboard.identity import groups_fingerprint
 
@@ -139,8 +139,8 @@ class Partition:
             raise PixelboardError(f"{directory / _JSON} has format_version {meta.get('format_version')!r}; "
                                   f"this pixelboard reads version {FORMAT_VERSION} — start a new run directory "
                                   "(--run NEW_NAME) or delete the old one")
-        group_fold = np.load(directory / _NPY, allow_pickle=False)
-        scored = np.load(directory / _SCORED, allow_pickle=False)
+        group_fold = read_npy(directory / _NPY)
+        scored = read_npy(directory / _SCORED)
         if group_fold.shape != scored.shape:
             raise PixelboardError(f"{directory / _NPY} and {directory / _SCORED} differ in length — "
                                   "the run directory is damaged")

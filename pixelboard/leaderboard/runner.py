@@ -73,7 +73,7 @@ def run_leaderboard(project: Project, options: LeaderboardOptions) -> Leaderboar
     labels = load_labels(project, options.set_name)
     features = [load_feature_rows(project, name, labels, options.set_name) for name in _featurizers(project, options)]
     groups = identity_groups(image_content_keys(features), labels.groups)
-    store = RunStore(project.root / options.run)
+    store = RunStore(project.run_dir(options.run))
     partition = _partition(store, labels, groups, options)
     plan = _plan(features, blueprints, options, partition, groups)
     atomic.write_json(store.directory / "config.json", _config(options, labels, features, groups))
