@@ -42,7 +42,8 @@ from pixelboard.featurizers import create_featurizer
 from pixelboard.featurizers.augment import parse_transforms
 from pixelboard.featurizers.pipeline import FeaturizeOptions, featurize_set
 from pixelboard.leaderboard.runner import LeaderboardOptions, run_leaderboard
-from pixelboard.predict import predict
+from pixelboard.leaderboard.store import RunStore
+from pixelboard.predict import load_run_model, predict
 from pixelboard.project import Project
 
 CONFIGS = {  # name: (training set, use TTA, description)
@@ -120,7 +121,8 @@ def run(args, root: Path) -> tuple[dict, dict]:
         project.save_image_set(test_set)
         tta = parse_transforms(args.tta) if use_tta else []
         started = time.perf_counter()
-        prediction = predict(project, test_set, run=model["run"], model="best", tta=tta, device=args.device,
+        fitted = load_run_model(RunStore(project.run_dir(model["run"])), "best")
+        prediction = predict(project, test_set, fitted, tta=tta, device=args.device,
                              options=FeaturizeOptions(progress=not args.quiet))
         times["predict"] = round(time.perf_counter() - started, 2)
         scored = prediction.to_frame().merge(data["truth"], on="ID", suffixes=("_pred", "_true"))

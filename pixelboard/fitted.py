@@ -59,11 +59,14 @@ class FeaturizerSpec:
     fingerprint: str
     levels: list
     description: dict  # weights identity, preprocessing, versions (what the fingerprint hashes)
+    views: list = field(default_factory=list)  # an invariant variant: pooled over these views ...
+    pool: str = ""  # ... with this pooling (featurizers/views.py)
 
     @classmethod
     def from_sidecar(cls, sidecar: dict) -> FeaturizerSpec:
         return cls(sidecar["featurizer"], sidecar["backbone"], dict(sidecar.get("create_options", {})),
-                   sidecar["fingerprint"], list(sidecar["levels"]), dict(sidecar.get("description", {})))
+                   sidecar["fingerprint"], list(sidecar["levels"]), dict(sidecar.get("description", {})),
+                   list(sidecar.get("views") or []), str(sidecar.get("pool") or ""))
 
     def create(self, device: str = "auto"):
         """The featurizer, refusing one whose fingerprint differs (other weights or library versions)."""

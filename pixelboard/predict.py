@@ -94,7 +94,9 @@ def predict(project: Project, image_set: ImageSet, model: FittedModel, *, tta: l
 
 def _embed(project: Project, image_set: ImageSet, spec: FeaturizerSpec, options: FeaturizeOptions,
            device: str) -> tuple[np.ndarray, list[str], dict[str, str]]:
-    result = featurize_set(project, image_set, spec.create(device), options)
-    embeddings = project.load_embeddings(image_set.name, result.name)
+    if spec.views:  # an invariant variant: the same views of each test image, pooled the same way (no TTA)
+        options = replace(options, augment=[], views=list(spec.views), pools=[spec.pool])
+    featurize_set(project, image_set, spec.create(device), options)
+    embeddings = project.load_embeddings(image_set.name, spec.name)
     skipped = {s["file"]: s["reason"] for s in embeddings.sidecar["skipped"]}
     return np.asarray(embeddings.matrix), embeddings.sources, skipped

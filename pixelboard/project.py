@@ -119,6 +119,31 @@ class Project:
         atomic.write_json(meta, sidecar)
         return npy
 
+    def view_embeddings_paths(self, set_name: str, name: str) -> tuple[Path, Path]:
+        npy, meta = self.embeddings_paths(set_name, name)
+        return npy.parent / "views" / npy.name, meta.parent / "views" / meta.name
+
+    def save_view_embeddings(self, set_name: str, name: str, matrix: np.ndarray, sidecar: dict) -> Path:
+        """The set's rows under each view (``views.py``): beside the embeddings, not among the featurizers."""
+        npy, meta = self.view_embeddings_paths(set_name, name)
+        atomic.write_npy(npy, matrix)
+        atomic.write_json(meta, sidecar)
+        return npy
+
+    def load_view_embeddings(self, set_name: str, name: str) -> tuple[np.ndarray, dict]:
+        """``(views, images, d)`` rows (identity first) and their sidecar (``views``: the view tags)."""
+        npy, meta = self.view_embeddings_paths(set_name, name)
+        if not meta.is_file() or not npy.is_file():
+            raise PixelboardError(f"no view embeddings for {name!r} in set {set_name!r}: run `pixelboard featurize "
+                                  "--views ...` (e.g. --views dihedral) for this set first")
+        sidecar = atomic.read_json(meta)
+        matrix = atomic.read_npy(npy, mmap_mode="r")
+        n_views, n_images = 1 + len(sidecar["views"]), len(sidecar["rows"]["ids"])
+        if matrix.shape != (n_views * n_images, sidecar["n_features"]):
+            raise PixelboardError(f"{npy} has shape {matrix.shape}, expected {(n_views * n_images, sidecar['n_features'])}"
+                                  "; re-run featurize --views")
+        return np.asarray(matrix).reshape(n_views, n_images, -1), sidecar
+
     def featurizer_names(self, set_name: str) -> list[str]:
         folder = self.root / "embeddings" / check_name(set_name, "image set name")
         return sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []

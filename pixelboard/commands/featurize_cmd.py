@@ -13,6 +13,7 @@ from pixelboard.featurizers import create_featurizer, get_featurizer_entry, list
 from pixelboard.featurizers.augment import parse_transforms
 from pixelboard.featurizers.base import RESIZE_MODES
 from pixelboard.featurizers.pipeline import FeaturizeOptions, featurize_set
+from pixelboard.featurizers.views import check_pool
 from pixelboard.project import Project
 
 
@@ -39,6 +40,11 @@ from pixelboard.project import Project
               "rotate,blur,noise,jpeg,brightness).")
 @click.option("--augment-copies", default=1, show_default=True, type=click.IntRange(1),
               help="Copies per random transform (rotate, blur, noise, jpeg, brightness).")
+@click.option("--views", default=None, help="Embed each image under these transforms too (dihedral: the 8 "
+              "orientations of a page; or a list like --augment) and write invariant variants pooled over them "
+              "(efficientnet_lite0+d4mean); also enables `leaderboard --validate-under`.")
+@click.option("--pool", "pools", default="mean", show_default=True,
+              help="Invariant variants to write from --views: mean, meanmax (mean and max), or both (mean,meanmax).")
 @click.option("--seed", default=0, show_default=True, help="Seed of the random augmentations.")
 @click.option("--skip-bad-images", is_flag=True, help="Record unreadable images in the sidecar and go on.")
 @click.option("--max-pixels", default=DEFAULT_MAX_PIXELS, show_default=True, type=click.IntRange(1),
@@ -47,7 +53,7 @@ from pixelboard.project import Project
 @friendly_errors
 def featurize(images, labels_csv, meta_csv, id_column, target_column, group_column, unlabelled, project_dir,
               set_name, backbones, levels, resize, weights, random_weights, device, batch_size, workers, no_amp,
-              augment, augment_copies, seed, skip_bad_images, max_pixels, quiet):
+              augment, augment_copies, views, pools, seed, skip_bad_images, max_pixels, quiet):
     """Embed every image with each backbone; cached, incremental and resumable."""
     names = split_list(backbones)
     if not names:
@@ -62,7 +68,8 @@ def featurize(images, labels_csv, meta_csv, id_column, target_column, group_colu
         raise PixelboardError("--augment applies to labelled training images; use `predict --tta` for test images")
     project = Project(project_dir)
     options = FeaturizeOptions(batch_size=batch_size, workers=workers, augment=parse_transforms(augment),
-                               augment_copies=augment_copies, seed=seed, skip_bad_images=skip_bad_images,
+                               augment_copies=augment_copies, views=parse_transforms(views),
+                               pools=[check_pool(p) for p in split_list(pools)], seed=seed, skip_bad_images=skip_bad_images,
                                max_pixels=max_pixels, progress=not quiet)
     with project.lock():  # one writer: a second featurize would compact the cache under this one's feet
         project.save_image_set(image_set)

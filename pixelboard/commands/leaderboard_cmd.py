@@ -31,11 +31,15 @@ def run_option(command, help="Run directory inside the project (one partition pe
 @click.option("--featurizers", default=None, help="Comma-separated embeddings to use [default: all of the set].")
 @click.option("--blenders", default="avg,glm,greedy", show_default=True,
               help="Blenders to fit on out-of-fold probabilities ('' for none).")
+@click.option("--validate-under", default=None,
+              help="Also score validation and holdout images under these views (dihedral, or e.g. "
+              "rot90,rot180,rot270,hflip), one drawn per image, and rank by that score; needs `featurize --views`.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @friendly_errors
 def leaderboard(project_dir, run, set_name, metric, holdout_fraction, folds, seed, jobs, blueprints, featurizers,
-                blenders, quiet):
+                blenders, validate_under, quiet):
     """Fit every blueprint on every featurizer, blend the best, rank and write the tables."""
+    from pixelboard.featurizers.augment import parse_transforms
     from pixelboard.leaderboard.runner import LeaderboardOptions, run_leaderboard
     from pixelboard.leaderboard.table import render_text, to_frame
     from pixelboard.project import Project
@@ -43,7 +47,7 @@ def leaderboard(project_dir, run, set_name, metric, holdout_fraction, folds, see
     options = LeaderboardOptions(run=run, set_name=set_name, metric=metric, holdout_fraction=holdout_fraction,
                                  folds=folds, seed=seed, jobs=jobs or os.cpu_count() or 1, blueprints=split_list(blueprints),
                                  featurizers=split_list(featurizers), blenders=split_list(blenders),
-                                 progress=not quiet)
+                                 validate_under=parse_transforms(validate_under), progress=not quiet)
     project = Project(project_dir)
     with project.lock():  # one writer: two leaderboards would overwrite each other's rows and ids
         result = run_leaderboard(project, options)

@@ -21,6 +21,7 @@ from pixelboard.featurizers.augment import TRANSFORMS, augmentation_tags
 from pixelboard.featurizers.base import Featurizer
 from pixelboard.featurizers.cache import EmbeddingStore, image_key
 from pixelboard.featurizers.extract import WorkItem, extract
+from pixelboard.featurizers.views import pool_views, pooled_slices, variant_name
 from pixelboard.project import Project
 from pixelboard.versions import library_versions
 
@@ -31,6 +32,8 @@ class FeaturizeOptions:
     workers: int | None = None  # None: extract.default_workers()
     augment: list[str] = field(default_factory=list)  # transform names (augment.parse_transforms)
     augment_copies: int = 1
+    views: list[str] = field(default_factory=list)  # transform names embedded as views (views.py)
+    pools: list[str] = field(default_factory=lambda: ["mean"])  # invariant variants written from the views
     seed: int = 0
     skip_bad_images: bool = False
     max_pixels: int = DEFAULT_MAX_PIXELS
@@ -46,13 +49,15 @@ class FeaturizeResult:
     n_cached: int
     seconds: float
     skipped: list[dict]
+    variants: list[str] = field(default_factory=list)  # invariant featurizers written from the views
 
     @property
     def summary(self) -> str:
         skipped = f", {len(self.skipped)} bad skipped" if self.skipped else ""
         speed = f" ({self.n_computed / self.seconds:.1f} images/s)" if self.n_computed and self.seconds > 0 else ""
+        variants = f"; invariant: {', '.join(self.variants)}" if self.variants else ""
         return (f"{self.name}: {self.n_rows:,} rows ({self.n_computed:,} computed, {self.n_cached:,} from cache"
-                f"{skipped}) in {self.seconds:.1f} s{speed} -> {self.path}")
+                f"{skipped}) in {self.seconds:.1f} s{speed} -> {self.path}{variants}")
 
 
 def featurize_set(project: Project, image_set: ImageSet, featurizer: Featurizer,
@@ -60,9 +65,11 @@ def featurize_set(project: Project, image_set: ImageSet, featurizer: Featurizer,
     options = options or FeaturizeOptions()
     started = time.perf_counter()
     tags = augmentation_tags(options.augment, options.augment_copies) if options.augment else []
+    view_tags = augmentation_tags(options.views, 1) if options.views else []
     paths = image_set.paths()
     content = [image_key(p) for p in _progress(paths, options, "hashing", unit="img")]
-    rows = [(i, "") for i in range(len(paths))] + [(i, tag) for tag in tags for i in range(len(paths))]
+    # Views are rows like augmented copies (same cache keys) but kept apart: they train nothing themselves.
+    rows = [(i, "") for i in range(len(paths))] + [(i, tag) for tag in tags + view_tags for i in range(len(paths))]
     keys = [content[i] + (f"|{_cache_tag(tag, options.seed)}" if tag else "") for i, tag in rows]
 
     store = EmbeddingStore(project.cache_dir(featurizer.fingerprint()), featurizer.n_features, featurizer.describe())
@@ -85,15 +92,46 @@ def featurize_set(project: Project, image_set: ImageSet, featurizer: Featurizer,
         raise PixelboardError(f"{len(bad_files)} unreadable image(s): {listed}. Fix or remove them, or rerun with "
                               "--skip-bad-images (finished images are cached)")
 
-    kept = [r for r, (i, _) in enumerate(rows) if i not in bad_sources]
+    n_plain = len(paths) * (1 + len(tags))
+    kept = [r for r, (i, _) in enumerate(rows[:n_plain]) if i not in bad_sources]
     matrix = store.get([keys[r] for r in kept]) if kept else np.zeros((0, featurizer.n_features), np.float32)
     seconds = time.perf_counter() - started
     sidecar = _sidecar(image_set, featurizer, rows, kept, bad_files, options, seconds, len(items), content)
     path = project.save_embeddings(image_set.name, featurizer.entry_name(), matrix, sidecar)
+    variants = []
+    if view_tags:
+        originals = [i for i in range(len(paths)) if i not in bad_sources]
+        views = np.stack([store.get([keys[i] for i in originals])] +
+                         [store.get([content[i] + f"|{_cache_tag(tag, options.seed)}" for i in originals])
+                          for tag in view_tags])
+        variants = save_views(project, image_set.name, sidecar, options.views, views, options.pools)
     skipped = [{"file": f, "reason": r} for f, r in bad_files]
     computed_now = set(todo)
     n_cached = sum(keys[r] not in computed_now for r in kept)
-    return FeaturizeResult(featurizer.entry_name(), path, len(kept), len(items) - len(bad), n_cached, seconds, skipped)
+    return FeaturizeResult(featurizer.entry_name(), path, len(kept), len(items) - len(bad), n_cached, seconds, skipped,
+                           variants)
+
+
+def save_views(project: Project, set_name: str, sidecar: dict, view_names: list[str], views: np.ndarray,
+               pools: list[str]) -> list[str]:
+    """Write the set's view rows (identity first) and one invariant variant per pooling; return their names.
+
+    ``views`` is ``(1 + len(view_names), images, d)``, images in the order of the sidecar's originals.
+    """
+    originals = [r for r, tag in enumerate(sidecar["rows"]["augmentations"]) if not tag]
+    rows = {key: [values[r] for r in originals] for key, values in sidecar["rows"].items()}
+    views_sidecar = {**sidecar, "views": view_names, "rows": rows}
+    project.save_view_embeddings(set_name, sidecar["featurizer"], views.reshape(-1, views.shape[-1]), views_sidecar)
+    names = []
+    for pool in pools:
+        name = variant_name(sidecar["featurizer"], view_names, pool)
+        pooled = pool_views(views, pool)
+        project.save_embeddings(set_name, name, pooled, {
+            **sidecar, "featurizer": name, "views": view_names, "pool": pool, "n_features": int(pooled.shape[1]),
+            "level_slices": pooled_slices(sidecar["level_slices"], int(views.shape[-1]), pool),
+            "augment": None, "rows": {**rows, "augmentations": [""] * len(originals)}})
+        names.append(name)
+    return names
 
 
 def _cache_tag(tag: str, seed: int) -> str:

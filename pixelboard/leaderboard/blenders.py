@@ -212,13 +212,16 @@ def create_blender(name: str, **params: object) -> Blender:
 
 
 def cross_validated_blend(blender_factory: Callable[[], Blender], oof: Probas, y: np.ndarray,
-                          fold_of_row: np.ndarray) -> np.ndarray:
+                          fold_of_row: np.ndarray, apply_to: Probas | None = None) -> np.ndarray:
     """Out-of-fold blended probabilities: for each fold f, a fresh blender is fitted on the rows of the
     other folds only and predicts fold f, so a blend's CV score never sees the fold it is scored on.
 
     All arrays are full length (one row per image, the partition's row order). Rows whose fold is
-    negative (holdout, train-only, unused) are ignored: their output rows are ``nan``.
+    negative (holdout, train-only, unused) are ignored: their output rows are ``nan``. ``apply_to``
+    (default ``oof``) are the probabilities each fold's blender predicts: e.g. a blender fitted on
+    shifted out-of-fold probabilities, applied to the clean ones.
     """
+    apply_to = oof if apply_to is None else apply_to
     fold_of_row = np.asarray(fold_of_row)
     y = np.asarray(y)
     folds = np.unique(fold_of_row[fold_of_row >= 0])
@@ -230,5 +233,5 @@ def cross_validated_blend(blender_factory: Callable[[], Blender], oof: Probas, y
         train = np.flatnonzero((fold_of_row >= 0) & (fold_of_row != fold))
         valid = np.flatnonzero(fold_of_row == fold)
         blender = blender_factory().fit({m: np.asarray(p)[train] for m, p in oof.items()}, y[train])
-        out[valid] = blender.predict_proba({m: np.asarray(p)[valid] for m, p in oof.items()})
+        out[valid] = blender.predict_proba({m: np.asarray(p)[valid] for m, p in apply_to.items()})
     return out

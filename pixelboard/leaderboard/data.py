@@ -43,15 +43,13 @@ class FeatureRows:
     source: np.ndarray  # int index into Labels.ids
     is_original: np.ndarray  # bool
     embeddings: Embeddings
+    shifted: np.ndarray | None = None  # per original image, its row under a drawn view (shift.py)
 
     def digest(self) -> str:
         """Hash of the matrix bytes and of each row's source and augmentation: a row of the
         leaderboard fitted on other embeddings (re-featurized, replaced images) is never reused."""
-        digest = hashlib.blake2b(digest_size=16)
-        digest.update(np.ascontiguousarray(self.X).view(np.uint8).data)
         rows = self.embeddings.sidecar["rows"]
-        digest.update(json.dumps([rows["sources"], rows["augmentations"]]).encode())
-        return digest.hexdigest()
+        return array_digest(self.X, json.dumps([rows["sources"], rows["augmentations"]]).encode())
 
     def content_keys(self) -> list[str]:
         """The file hash of each original image, in the labels' row order."""
@@ -75,6 +73,12 @@ class FeatureRows:
         original = np.flatnonzero(self.is_original)
         rows[self.source[original]] = original
         return rows
+
+
+def array_digest(array: np.ndarray, extra: bytes = b"") -> str:
+    digest = hashlib.blake2b(np.ascontiguousarray(array).view(np.uint8).data, digest_size=16)
+    digest.update(extra)
+    return digest.hexdigest()
 
 
 def load_labels(project: Project, set_name: str = "train") -> Labels:

@@ -28,6 +28,8 @@ class FoldResult:
     holdout_proba: np.ndarray
     fit_seconds: float
     predict_seconds: float
+    shifted_valid_proba: np.ndarray | None = None  # the same images under their drawn views (shift.py)
+    shifted_holdout_proba: np.ndarray | None = None
 
 
 def fit_fold(blueprint: str, rows: FeatureRows, columns: np.ndarray, y: np.ndarray, groups: np.ndarray,
@@ -52,7 +54,12 @@ def fit_fold(blueprint: str, rows: FeatureRows, columns: np.ndarray, y: np.ndarr
         valid_proba = full_proba(estimator, X[valid], n_classes)
         holdout_proba = full_proba(estimator, X[holdout], n_classes)
         done = time.perf_counter()
-    return FoldResult(fold, estimator, valid_proba, holdout_proba, fitted - started, done - fitted)
+        shifted = {}
+        if rows.shifted is not None:
+            S = rows.shifted[:, columns] if len(columns) != rows.X.shape[1] else rows.shifted
+            shifted = {"shifted_valid_proba": full_proba(estimator, S[valid_originals], n_classes),
+                       "shifted_holdout_proba": full_proba(estimator, S[partition.holdout], n_classes)}
+    return FoldResult(fold, estimator, valid_proba, holdout_proba, fitted - started, done - fitted, **shifted)
 
 
 def fit_with_groups(estimator, X: np.ndarray, y: np.ndarray, groups: np.ndarray):
@@ -70,12 +77,16 @@ def full_proba(estimator, X: np.ndarray, n_classes: int) -> np.ndarray:
     return out
 
 
-def assemble(folds: list[FoldResult], partition: Partition, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """Out-of-fold probabilities (n originals, K; NaN on holdout rows) and the averaged holdout ones."""
+def assemble(folds: list[FoldResult], partition: Partition, n_classes: int,
+             shifted: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-fold probabilities (n originals, K; NaN on holdout rows) and the averaged holdout ones
+    (``shifted``: those of the images under their drawn views)."""
+    valid_of = (lambda r: r.shifted_valid_proba) if shifted else (lambda r: r.valid_proba)
+    holdout_of = (lambda r: r.shifted_holdout_proba) if shifted else (lambda r: r.holdout_proba)
     oof = np.full((partition.n_rows, n_classes), np.nan)
     for result in folds:
-        oof[partition.folds[result.fold][1]] = result.valid_proba
-    holdout = np.mean([r.holdout_proba for r in folds], axis=0) if len(partition.holdout) else np.zeros((0, n_classes))
+        oof[partition.folds[result.fold][1]] = valid_of(result)
+    holdout = np.mean([holdout_of(r) for r in folds], axis=0) if len(partition.holdout) else np.zeros((0, n_classes))
     return oof, holdout
 
 

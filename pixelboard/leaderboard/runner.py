@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,12 +21,14 @@ from pixelboard import atomic
 from pixelboard.errors import PixelboardError
 from pixelboard.fitted import FeaturizerSpec, FittedModel
 from pixelboard.leaderboard.blenders import BLENDERS, create_blender, cross_validated_blend, get_blender_spec
-from pixelboard.leaderboard.data import FeatureRows, Labels, image_content_keys, load_feature_rows, load_labels
+from pixelboard.leaderboard.data import (FeatureRows, Labels, array_digest, image_content_keys, load_feature_rows,
+                                         load_labels)
 from pixelboard.leaderboard.evaluate import assemble, fit_fold, score_model
 from pixelboard.leaderboard.export import write_tables
 from pixelboard.leaderboard.metrics import get_metric
 from pixelboard.leaderboard.identity import groups_fingerprint, identity_groups, n_merged
 from pixelboard.leaderboard.partition import Partition, make_partition
+from pixelboard.leaderboard.shift import shifted_rows
 from pixelboard.leaderboard.store import RunStore, row_key
 from pixelboard.leaderboard.table import rank_rows
 from pixelboard.models import blueprint_params, get_blueprint, list_blueprints
@@ -50,6 +52,7 @@ class LeaderboardOptions:
     blenders: list[str] = field(default_factory=lambda: ["avg", "glm", "greedy"])
     blend_top: int = 3  # members of the average blender
     blend_candidates: int = 8  # models the GLM and greedy blenders choose from
+    validate_under: list[str] = field(default_factory=list)  # views to score validation/holdout under (shift.py)
     progress: bool = True
 
 
@@ -73,6 +76,9 @@ def run_leaderboard(project: Project, options: LeaderboardOptions) -> Leaderboar
     labels = load_labels(project, options.set_name)
     features = [load_feature_rows(project, name, labels, options.set_name) for name in _featurizers(project, options)]
     groups = identity_groups(image_content_keys(features), labels.groups)
+    if options.validate_under:
+        features = [replace(rows, shifted=shifted_rows(project, rows, labels, options.validate_under, options.seed,
+                                                       options.set_name)) for rows in features]
     store = RunStore(project.run_dir(options.run))
     partition = _partition(store, labels, groups, options)
     plan = _plan(features, blueprints, options, partition, groups)
@@ -86,7 +92,7 @@ def run_leaderboard(project: Project, options: LeaderboardOptions) -> Leaderboar
         (results.append(done) if done else todo.append((model_id, key, spec, rows)))
     results += _fit_rows(todo, labels, groups, partition, store, options)
     results += _blend(results, labels, partition, store, options)
-    ranked = rank_rows(results, metric.name)
+    ranked = rank_rows(results, metric.name, shifted=bool(options.validate_under))
     store.save_ranking([r["id"] for r in ranked], metric.name)
     tables = write_tables(ranked, metric.name, store.directory)
     return LeaderboardResult(ranked, store.directory, len(todo), time.perf_counter() - started, tables)
@@ -132,6 +138,9 @@ def _plan(features: list[FeatureRows], blueprints: list[str], options: Leaderboa
               "versions": library_versions()}
     plan = []
     for rows in features:
+        # Scored under views: the views and the drawn view rows are part of the row's identity too.
+        shift = {} if rows.shifted is None else {"validate_under": options.validate_under,
+                                                 "shifted_rows": array_digest(rows.shifted)}
         chosen = list(blueprints)
         if rows.name.startswith(BASELINE_FEATURIZER) and "lr_l2" not in chosen:
             chosen.append("lr_l2")
@@ -140,7 +149,7 @@ def _plan(features: list[FeatureRows], blueprints: list[str], options: Leaderboa
                     "fingerprint": rows.embeddings.sidecar["fingerprint"], "rows": rows.digest(),
                     "augment": rows.embeddings.sidecar.get("augment"), "n_rows": int(rows.X.shape[0]),
                     "levels": rows.embeddings.sidecar["levels"], "folds": partition.n_folds,
-                    "holdout": partition.holdout_fraction, **shared}
+                    "holdout": partition.holdout_fraction, **shared, **shift}
             plan.append((spec, rows))
     return plan
 
@@ -176,6 +185,12 @@ def _save_model(model_id, key, spec, rows: FeatureRows, folds, labels: Labels, p
     baseline = blueprint.name == "lr_l2" and spec["featurizer"].startswith(BASELINE_FEATURIZER)
     label = "Baseline Image Classifier (grayscale 20x20 + L2 LR)" if baseline else blueprint.label
     sample_pct = round(100 * (1 - partition.holdout_fraction) * (partition.n_folds - 1) / partition.n_folds, 1)
+    shifted = None
+    if folds[0].shifted_valid_proba is not None:
+        shifted = assemble(folds, partition, labels.n_classes, shifted=True)
+        result_extra = {"scores_shifted": score_model(*shifted, labels.y, partition, labels.n_classes)}
+    else:
+        result_extra = {}
     fitted = FittedModel(model_id, label, labels.classes, labels.class_names,
                          trained_on=f"{partition.n_folds} fold models, each on {sample_pct}% of the labelled images",
                          featurizer=FeaturizerSpec.from_sidecar(rows.embeddings.sidecar),
@@ -184,32 +199,34 @@ def _save_model(model_id, key, spec, rows: FeatureRows, folds, labels: Labels, p
         "id": model_id, "key": key, "kind": "model", "blueprint": blueprint.name, "label": label,
         "featurizer": spec["featurizer"], "levels": spec["levels"], "members": [],
         "sample_pct": sample_pct,
-        "scores": score_model(oof, holdout, labels.y, partition, labels.n_classes),
+        "scores": score_model(oof, holdout, labels.y, partition, labels.n_classes), **result_extra,
         "fit_seconds": round(sum(f.fit_seconds for f in folds), 3),
         "predict_seconds": round(sum(f.predict_seconds for f in folds), 3),
         "spec": spec,
     }
-    store.save(model_id, result, oof, holdout, fitted)
+    store.save(model_id, result, oof, holdout, fitted, shifted)
     return result
 
 
 def _blend(results: list[dict], labels: Labels, partition: Partition, store: RunStore,
            options: LeaderboardOptions) -> list[dict]:
+    """Blenders on out-of-fold probabilities. Under ``--validate-under`` they learn from the shifted ones
+    (the test conditions) and are scored both ways, like every model."""
     metric = get_metric(options.metric)
-    candidates = [r for r in rank_rows(results, metric.name) if r["blueprint"] != "majority"]
+    shifted = bool(options.validate_under)
+    candidates = [r for r in rank_rows(results, metric.name, shifted) if r["blueprint"] != "majority"]
     candidates = candidates[:options.blend_candidates]
     if len(candidates) < 2 or not options.blenders:
         return []
-    arrays = {r["id"]: store.load_arrays(r["id"]) for r in candidates}
-    oof = {m: a[0] for m, a in arrays.items()}
-    holdout = {m: a[1] for m, a in arrays.items()}
+    clean = {r["id"]: store.load_arrays(r["id"]) for r in candidates}  # model id -> (oof, holdout)
+    views = {r["id"]: store.load_arrays(r["id"], shifted=True) for r in candidates} if shifted else clean
     cv_rows = np.flatnonzero(partition.fold_of() >= 0)
     blends = []
     for name in options.blenders:
         params = _blender_params(name, options)
-        members = [r["id"] for r in candidates[:options.blend_top]] if name == "avg" else list(oof)
+        members = [r["id"] for r in candidates[:options.blend_top]] if name == "avg" else list(clean)
         spec = {"blender": name, "params": params, "members": sorted(r["key"] for r in candidates if r["id"] in members),
-                "versions": library_versions()}
+                "validate_under": options.validate_under, "versions": library_versions()}
         key = row_key(spec)
         blend_id = store.model_id(key, "B")
         done = store.load_result(blend_id, key)
@@ -217,25 +234,33 @@ def _blend(results: list[dict], labels: Labels, partition: Partition, store: Run
             blends.append(done)
             continue
         started = time.perf_counter()
-        chosen = {m: oof[m] for m in members}
-        blended_oof = cross_validated_blend(lambda: create_blender(name, **params), chosen, labels.y, partition.fold_of())
-        blender = create_blender(name, **params).fit({m: p[cv_rows] for m, p in chosen.items()}, labels.y[cv_rows])
+        factory = lambda: create_blender(name, **params)  # noqa: E731
+        learn = {m: views[m][0] for m in members}
+        blender = factory().fit({m: p[cv_rows] for m, p in learn.items()}, labels.y[cv_rows])
         fit_seconds = time.perf_counter() - started
-        blended_holdout = blender.predict_proba({m: holdout[m] for m in members}) if len(partition.holdout) else \
-            np.zeros((0, labels.n_classes))
+
+        def blended(arrays):  # nested-CV out-of-fold and holdout probabilities of the blend
+            oof = cross_validated_blend(factory, learn, labels.y, partition.fold_of(), {m: arrays[m][0] for m in members})
+            holdout = blender.predict_proba({m: arrays[m][1] for m in members}) if len(partition.holdout) \
+                else np.zeros((0, labels.n_classes))
+            return oof, holdout
+
+        blended_clean = blended(clean)
+        blended_views = blended(views) if shifted else None
         used = [m for m in members if m in blender.members_]
         result = {
             "id": blend_id, "key": key, "kind": "blend", "blueprint": name, "label": BLENDERS[name].label,
             "featurizer": "+".join(dict.fromkeys(r["featurizer"] for r in candidates if r["id"] in used)),
             "levels": [], "members": used, "weights": {m: round(float(w), 4) for m, w in blender.weights_.items()},
             "sample_pct": candidates[0]["sample_pct"],
-            "scores": score_model(blended_oof, blended_holdout, labels.y, partition, labels.n_classes),
+            "scores": score_model(*blended_clean, labels.y, partition, labels.n_classes),
+            **({"scores_shifted": score_model(*blended_views, labels.y, partition, labels.n_classes)} if shifted else {}),
             "fit_seconds": round(fit_seconds, 3), "predict_seconds": 0.0, "spec": spec,
         }
         fitted = FittedModel(blend_id, result["label"], labels.classes, labels.class_names,
                              trained_on="blender fitted on out-of-fold probabilities", blender=blender,
                              members=[store.load_fitted(m) for m in used])
-        store.save(blend_id, result, blended_oof, blended_holdout, fitted)
+        store.save(blend_id, result, *blended_clean, fitted, blended_views)
         blends.append(result)
     return blends
 

@@ -6,7 +6,7 @@
 <run>/ids.json                    row key -> model id (M1, M2, ... B1 for blends): stable across runs
 <run>/ranking.json                the last run's rows, best first, and its metric (tables render from it)
 <run>/models/<id>/result.json     scores, timings, spec: written last, so it marks a finished row
-<run>/models/<id>/oof.npy, holdout.npy
+<run>/models/<id>/oof.npy, holdout.npy (+ oof_shifted.npy, holdout_shifted.npy with --validate-under)
 <run>/models/<id>/model/           the fitted fold models (or blender) as a FittedModel folder
 <run>/models/<id>/deployed/        the same model refitted on 100% of the labelled images (deploy)
 <run>/deployed.json                which row `pixelboard deploy` refitted (predict's default)
@@ -71,16 +71,21 @@ class RunStore:
             raise PixelboardError(f"model {model_id} has no saved result in {self.directory}; re-run the leaderboard")
         return atomic.read_json(path)
 
-    def save(self, model_id: str, result: dict, oof: np.ndarray, holdout: np.ndarray, fitted: FittedModel) -> None:
+    def save(self, model_id: str, result: dict, oof: np.ndarray, holdout: np.ndarray, fitted: FittedModel,
+             shifted: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        """Write a finished row; ``shifted``: its probabilities under the drawn views (shift.py)."""
         folder = self.model_dir(model_id)
         atomic.write_npy(folder / "oof.npy", oof)
         atomic.write_npy(folder / "holdout.npy", holdout)
+        if shifted is not None:
+            atomic.write_npy(folder / "oof_shifted.npy", shifted[0])
+            atomic.write_npy(folder / "holdout_shifted.npy", shifted[1])
         fitted.save(folder / "model")
         atomic.write_json(folder / "result.json", result)  # last: the row is complete
 
-    def load_arrays(self, model_id: str) -> tuple[np.ndarray, np.ndarray]:
-        folder = self.model_dir(model_id)
-        return atomic.read_npy(folder / "oof.npy"), atomic.read_npy(folder / "holdout.npy")
+    def load_arrays(self, model_id: str, shifted: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        folder, suffix = self.model_dir(model_id), "_shifted" if shifted else ""
+        return atomic.read_npy(folder / f"oof{suffix}.npy"), atomic.read_npy(folder / f"holdout{suffix}.npy")
 
     def save_ranking(self, model_ids: list[str], metric: str) -> None:
         atomic.write_json(self.directory / "ranking.json", {"metric": metric, "ids": model_ids})

@@ -15,11 +15,12 @@ import pandas as pd
 from pixelboard.leaderboard.metrics import get_metric
 
 
-def rank_rows(results: list[dict], metric: str) -> list[dict]:
-    """Best first by CV mean (direction from the metric); ties by lower CV std, then id."""
+def rank_rows(results: list[dict], metric: str, shifted: bool = False) -> list[dict]:
+    """Best first by CV mean (direction from the metric); ties by lower CV std, then id. ``shifted``:
+    by the Cross Validation scored under the test conditions (``--validate-under``)."""
     m = get_metric(metric)
-    return sorted(results, key=lambda r: (-m.oriented(r["scores"][m.name]["cv_mean"]),
-                                          r["scores"][m.name]["cv_std"], r["id"]))
+    key = "scores_shifted" if shifted else "scores"
+    return sorted(results, key=lambda r: (-m.oriented(r[key][m.name]["cv_mean"]), r[key][m.name]["cv_std"], r["id"]))
 
 
 def to_frame(ranked: list[dict], metric: str) -> pd.DataFrame:
@@ -38,11 +39,20 @@ def to_frame(ranked: list[dict], metric: str) -> pd.DataFrame:
             "Cross Validation": score["cv_mean"],
             "CV Std": score["cv_std"],
             "Holdout": score["holdout"],
+            **_shifted_columns(row, m.name),
             "Fit s": row["fit_seconds"],
             "Predict s": row["predict_seconds"],
             "Recommended": rank == 1,
         })
     return pd.DataFrame.from_records(records)
+
+
+def _shifted_columns(row: dict, metric: str) -> dict:
+    """Scores under the test conditions (``--validate-under``), beside the clean ones."""
+    if "scores_shifted" not in row:
+        return {}
+    score = row["scores_shifted"][metric]
+    return {"CV (shifted)": score["cv_mean"], "Holdout (shifted)": score["holdout"]}
 
 
 def _fmt(value, digits: int = 4) -> str:
@@ -61,7 +71,9 @@ def render_text(frame: pd.DataFrame, metric: str) -> str:
              for _, row in shown.iterrows()]
     widths = [max(len(str(c)), *(len(r[i]) for r in cells)) if cells else len(str(c)) for i, c in enumerate(shown.columns)]
     line = lambda values: "  ".join(str(v).ljust(w) for v, w in zip(values, widths))  # noqa: E731
-    header = f"Leaderboard — metric: {get_metric(metric).label} (ranked by Cross Validation; * = recommended)"
+    ranked_by = "CV (shifted): Cross Validation under the test conditions" if "CV (shifted)" in frame.columns \
+        else "Cross Validation"
+    header = f"Leaderboard — metric: {get_metric(metric).label} (ranked by {ranked_by}; * = recommended)"
     return "\n".join([header, line(shown.columns), line("-" * w for w in widths)] + [line(r) for r in cells])
 
 

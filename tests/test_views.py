@@ -1,0 +1,128 @@
+"""Views computed once: invariant (view-pooled) embeddings, shift-aware validation, invariant prediction."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from pixelboard.cli import main
+from pixelboard.featurizers.views import pool_views, variant_name
+from pixelboard.project import Project
+
+SHAPES = 3  # classes: an L, a bar and a corner block; each drawn at a random orientation-free size
+
+
+def _shape_image(path, label: int, seed: int, size: int = 32):
+    rng = np.random.default_rng(seed)
+    array = np.full((size, size, 3), 235, dtype=np.uint8)
+    a, b = 4 + rng.integers(0, 4), 20 + rng.integers(0, 6)
+    if label == 0:
+        array[a:b, a:a + 5] = 30
+        array[b - 5:b, a:b] = 30  # an L: its orientation changes under rotation
+    elif label == 1:
+        array[a:b, a + 6:a + 10] = 60  # a bar
+    else:
+        array[:b // 2, :b // 2] = 90  # a block in a corner
+    array = np.clip(array.astype(int) + rng.integers(-15, 16, size=array.shape), 0, 255).astype(np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path)
+
+
+@pytest.fixture(scope="module")
+def viewed(tmp_path_factory):
+    """36 training images featurized (grayscale20) with --views dihedral and both poolings."""
+    root = tmp_path_factory.mktemp("views")
+    rows = []
+    for n in range(36):
+        _shape_image(root / "train" / f"t{n:02d}.png", n % SHAPES, n)
+        rows.append({"ID": f"t{n:02d}", "target": n % SHAPES})
+    pd.DataFrame(rows).to_csv(root / "train.csv", index=False)
+    for n in range(6):
+        _shape_image(root / "test" / f"q{n}.png", n % SHAPES, 100 + n)
+        image = Image.open(root / "test" / f"q{n}.png")
+        (root / "turned").mkdir(exist_ok=True)
+        image.transpose(Image.Transpose.ROTATE_90).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(
+            root / "turned" / f"q{n}.png")
+    project = str(root / "project")
+    result = CliRunner().invoke(main, ["featurize", "--images", str(root / "train"), "--labels", str(root / "train.csv"),
+                                       "--project", project, "--backbone", "grayscale20", "--views", "dihedral",
+                                       "--pool", "mean,meanmax", "--quiet", "--workers", "0"])
+    assert result.exit_code == 0, result.output
+    return root, project, result.output
+
+
+def test_views_write_plain_and_invariant_embeddings_and_the_view_rows(viewed):
+    root, project, output = viewed
+    names = Project(project).featurizer_names("train")
+    assert names == ["grayscale20", "grayscale20+d4mean", "grayscale20+d4meanmax"]
+    assert "invariant: grayscale20+d4mean, grayscale20+d4meanmax" in output
+    p = Project(project)
+    plain = p.load_embeddings("train", "grayscale20")
+    mean = p.load_embeddings("train", "grayscale20+d4mean")
+    meanmax = p.load_embeddings("train", "grayscale20+d4meanmax")
+    stack, sidecar = p.load_view_embeddings("train", "grayscale20")
+    assert plain.matrix.shape == (36, 400)  # views never become training rows of the plain featurizer
+    assert stack.shape == (8, 36, 400) and len(sidecar["views"]) == 7
+    np.testing.assert_array_equal(stack[0], plain.matrix)
+    np.testing.assert_allclose(mean.matrix, stack.mean(axis=0), rtol=1e-6)
+    assert meanmax.matrix.shape == (36, 800) and meanmax.sidecar["level_slices"]["pixels_max"] == [400, 800]
+    assert mean.sidecar["views"] == sidecar["views"] and mean.sidecar["pool"] == "mean"
+
+
+def test_pooling_and_names():
+    stack = np.arange(24, dtype=np.float32).reshape(3, 2, 4)
+    np.testing.assert_array_equal(pool_views(stack, "mean"), stack.mean(axis=0))
+    np.testing.assert_array_equal(pool_views(stack, "meanmax")[:, 4:], stack[2])
+    assert variant_name("efficientnet_lite0", ["rot90", "rot180", "rot270"], "mean") == "efficientnet_lite0+c4mean"
+
+
+def test_validate_under_scores_both_ways_and_invariant_rows_do_not_move(viewed):
+    root, project, _ = viewed
+    result = CliRunner().invoke(main, ["leaderboard", "--project", project, "--run", "shifted", "--quiet", "--jobs", "1",
+                                       "--blueprints", "lr_l2", "--blenders", "avg", "--validate-under", "dihedral"])
+    assert result.exit_code == 0, result.output
+    assert "CV (shifted)" in result.output and "ranked by CV (shifted)" in result.output
+    rows = json.loads((root / "project" / "shifted" / "leaderboard.json").read_text())["rows"]
+    by_featurizer = {r["featurizer"]: r for r in rows if r["kind"] == "model" and r["blueprint"] == "lr_l2"}
+    for name in ("grayscale20+d4mean", "grayscale20+d4meanmax"):
+        clean, shifted = by_featurizer[name]["scores"]["macro_f1"], by_featurizer[name]["scores_shifted"]["macro_f1"]
+        assert abs(clean["cv_mean"] - shifted["cv_mean"]) < 1e-9
+    plain = by_featurizer["grayscale20"]
+    assert plain["scores_shifted"]["macro_f1"]["cv_mean"] < plain["scores"]["macro_f1"]["cv_mean"]
+    blend = next(r for r in rows if r["kind"] == "blend")
+    assert "scores_shifted" in blend
+    order = [r["scores_shifted"]["macro_f1"]["cv_mean"] for r in rows]
+    assert order[0] == max(order)  # ranked by the shifted score
+
+
+def test_validate_under_without_views_is_one_line(tmp_path, viewed):
+    root, _, _ = viewed
+    project = str(tmp_path / "noviews")
+    CliRunner().invoke(main, ["featurize", "--images", str(root / "train"), "--labels", str(root / "train.csv"),
+                              "--project", project, "--backbone", "grayscale20", "--quiet", "--workers", "0"])
+    result = CliRunner().invoke(main, ["leaderboard", "--project", project, "--quiet", "--jobs", "1",
+                                       "--blueprints", "lr_l2", "--validate-under", "dihedral"])
+    assert result.exit_code == 2 and "featurize --views" in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_an_invariant_model_predicts_turned_images_like_upright_ones(viewed):
+    root, project, _ = viewed
+    run = CliRunner().invoke(main, ["leaderboard", "--project", project, "--run", "inv", "--quiet", "--jobs", "1",
+                                    "--blueprints", "lr_l2", "--blenders", "", "--featurizers", "grayscale20+d4mean"])
+    assert run.exit_code == 0, run.output
+    outputs = {}
+    for folder in ("test", "turned"):
+        out = root / f"{folder}.csv"
+        result = CliRunner().invoke(main, ["predict", "--images", str(root / folder), "--project", project, "--run", "inv",
+                                           "--set", folder, "--probabilities", "--out", str(out), "--quiet",
+                                           "--workers", "0"])
+        assert result.exit_code == 0, result.output
+        assert "grayscale20+d4mean" in result.output
+        outputs[folder] = pd.read_csv(out).drop(columns="ID").to_numpy()
+    np.testing.assert_allclose(outputs["test"], outputs["turned"], atol=1e-6)
