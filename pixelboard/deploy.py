@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+from joblib import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
 from pixelboard.errors import PixelboardError
@@ -20,6 +21,7 @@ from pixelboard.fitted import FittedModel
 from pixelboard.leaderboard.data import FeatureRows, image_content_keys, load_feature_rows, load_labels
 from pixelboard.leaderboard.evaluate import fit_with_groups
 from pixelboard.leaderboard.identity import identity_groups
+from pixelboard.leaderboard.runner import FIT_THREADS
 from pixelboard.leaderboard.store import RunStore
 from pixelboard.models import create_blueprint
 from pixelboard.predict import choose_model
@@ -35,7 +37,8 @@ class DeployResult:
 
 
 def deploy(project: Project, run: str = "leaderboard", model: str = "best", jobs: int | None = None) -> DeployResult:
-    """Refit ``model`` (``best``, ``blend`` or an id) on 100% of the run's labelled images and save it."""
+    """Refit ``model`` (``best``, ``blend`` or an id) on 100% of the run's labelled images and save it;
+    a blend's members refit in up to ``jobs`` parallel processes."""
     started = time.perf_counter()
     store = RunStore(project.run_dir(run))
     rows, _ = store.ranked_rows()
@@ -52,17 +55,20 @@ def deploy(project: Project, run: str = "leaderboard", model: str = "best", jobs
         if leaf.featurizer.name not in features:
             features[leaf.featurizer.name] = load_feature_rows(project, leaf.featurizer.name, labels, set_name)
     groups = identity_groups(image_content_keys(list(features.values())), labels.groups)
-    threads = jobs or 1
-
-    refits = {}
-    for leaf in fitted.leaves():
+    leaves = fitted.leaves()
+    blueprints = []
+    for leaf in leaves:
         result = store.read_result(leaf.model_id)
-        rows_of = features[leaf.featurizer.name]
-        if rows_of.digest() != result["spec"]["rows"]:
+        if features[leaf.featurizer.name].digest() != result["spec"]["rows"]:
             raise PixelboardError(f"the embeddings {leaf.featurizer.name!r} changed since {leaf.model_id} was "
                                   "scored; re-run the leaderboard before deploying")
-        refits[leaf.model_id] = _refit(leaf, result["blueprint"], rows_of, labels.y, groups, seed, threads)
-    deployed = _with_refits(fitted, refits)
+        blueprints.append(result["blueprint"])
+    # A blend's members refit in parallel processes, each on one thread like every leaderboard fit
+    # (a fit's numbers depend on its thread count: see runner.FIT_THREADS).
+    refitted = Parallel(n_jobs=min(jobs or 1, len(leaves)))(
+        delayed(_refit)(leaf, blueprint, features[leaf.featurizer.name], labels.y, groups, seed)
+        for leaf, blueprint in zip(leaves, blueprints))
+    deployed = _with_refits(fitted, {leaf.model_id: refit for leaf, refit in zip(leaves, refitted)})
     n_rows = sum(int(features[leaf.featurizer.name].X.shape[0]) for leaf in fitted.leaves())
     seconds = time.perf_counter() - started
     store.save_deployed(chosen["id"], deployed, {"model": chosen["id"], "key": chosen["key"],
@@ -71,11 +77,11 @@ def deploy(project: Project, run: str = "leaderboard", model: str = "best", jobs
     return DeployResult(deployed, len(labels.ids), n_rows, seconds)
 
 
-def _refit(leaf: FittedModel, blueprint: str, rows: FeatureRows, y: np.ndarray, groups: np.ndarray, seed: int,
-           threads: int) -> FittedModel:
+def _refit(leaf: FittedModel, blueprint: str, rows: FeatureRows, y: np.ndarray, groups: np.ndarray,
+           seed: int) -> FittedModel:
     # Every labelled row trains, copies included: there is nothing left to score, so nothing to leak.
-    estimator = create_blueprint(blueprint, random_state=seed, n_jobs=threads)
-    with threadpool_limits(limits=threads):
+    estimator = create_blueprint(blueprint, random_state=seed, n_jobs=FIT_THREADS)
+    with threadpool_limits(limits=FIT_THREADS):
         fit_with_groups(estimator, np.asarray(rows.X, dtype=np.float32), y[rows.source], groups[rows.source])
     return FittedModel(leaf.model_id, leaf.label, leaf.classes, leaf.class_names,
                        trained_on="1 model refitted on 100% of the labelled images", featurizer=leaf.featurizer,

@@ -14,7 +14,8 @@ from pixelboard.commands.leaderboard_cmd import run_option
 @project_option
 @functools.partial(run_option, help="Leaderboard run to deploy from.")
 @click.option("--model", default="best", show_default=True, help="best (rank 1), blend (best blend) or a model id.")
-@click.option("--jobs", default=None, type=click.IntRange(1), help="Threads per refit [default: one per CPU core].")
+@click.option("--jobs", default=None, type=click.IntRange(1),
+              help="A blend's members refit in parallel processes, one thread each [default: one per CPU core].")
 @friendly_errors
 def deploy(project_dir, run, model, jobs):
     """Refit a leaderboard model (and a blend's members) on 100% of the labelled images."""

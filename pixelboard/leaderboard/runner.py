@@ -8,7 +8,6 @@ Validation, never Holdout.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -36,6 +35,7 @@ from pixelboard.project import Project
 from pixelboard.versions import library_versions
 
 BASELINE_FEATURIZER = "grayscale20"
+FIT_THREADS = 1  # threads per fit: fixed, so results do not depend on --jobs or the machine
 
 
 @dataclass
@@ -158,9 +158,11 @@ def _fit_rows(todo, labels: Labels, groups: np.ndarray, partition: Partition, st
               options: LeaderboardOptions) -> list[dict]:
     if not todo:
         return []
-    # Parallel processes with one thread each: boosters' OpenMP threads spin on busy cores, and
-    # measured on 2 cores, two threads per fit were slower than one for every blueprint.
-    threads = 1 if options.jobs > 1 else max(1, os.cpu_count() or 1)
+    # Parallel processes with ONE thread each, whatever --jobs and the core count: a fit's numbers
+    # depend on its thread count (measured on real embeddings, 1 vs 2 threads: MLP probabilities
+    # moved by up to 6e-3, XGBoost 4e-8, LR 1e-11), so the same seed gives the same leaderboard on
+    # any machine. Measured on 2 cores, two threads per fit were slower than one anyway.
+    threads = FIT_THREADS
     tasks = [(model_id, key, spec, rows, fold) for model_id, key, spec, rows in todo for fold in range(partition.n_folds)]
     jobs = (delayed(fit_fold)(spec["blueprint"], rows, np.arange(rows.X.shape[1]), labels.y, groups,
                               labels.n_classes, partition, fold, options.seed, threads)
