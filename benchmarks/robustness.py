@@ -6,14 +6,19 @@
 Protocol (like the seed competition's): N balanced upright Fashion-MNIST training images (train split) in
 the competition format (``train/`` + ``train.csv``); M other images (test split, balanced), each rotated
 by a seeded random multiple of 90 degrees and then mirrored left-right with probability 0.5, written as
-``test/`` + ``test.csv`` (IDs only) with the true labels kept aside. Four configurations, each with its
-own leaderboard run (stratified 20% holdout + 5 folds, seed 0) and its own test set name, in one
-project whose embedding cache (keyed by image content + transform) they share:
+``test/`` + ``test.csv`` (IDs only) with the true labels kept aside. The training images are featurized
+once with ``--views dihedral --pool mean,meanmax`` (set ``train``) and once with ``--augment`` (set
+``train_aug``: 8x rows). Each configuration (``CONFIGS``) has its own leaderboard run (stratified 20%
+holdout + 5 folds) on some of those embeddings, and predicts the turned test images with its best model:
 
-(a) neither:       featurize train, leaderboard, predict test;
-(b) augmentation:  featurize train with ``--augment`` (set ``train_aug``), leaderboard, predict test;
-(c) TTA:           the model of (a), predict with ``--tta``;
-(d) both:          the model of (b), predict with ``--tta``.
+plain, tta (+ ``--tta``), augmentation, both (augmentation + TTA), canonicalizer (the plain model with
+``predict --upright``; its held-out accuracy is recorded too), invariant (``+d4mean``),
+invariant_meanmax (``+d4meanmax``), shift_aware (plain and invariant embeddings together, ranked by
+Cross Validation under drawn dihedral views: ``--validate-under dihedral``).
+
+The plain model also predicts the same test images upright: the reference of the target (best
+configuration's turned-test macro F1 >= 0.97 x that) and each configuration's leaderboard seconds
+against the plain leaderboard's (target <= 1.5x).
 
 It calls the library behind ``pixelboard featurize|leaderboard|predict`` (``featurize_set``,
 ``run_leaderboard``, ``predict``). Each submission is scored with sklearn's macro F1 against the kept-aside
@@ -27,6 +32,7 @@ import argparse
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -43,23 +49,40 @@ from pixelboard.featurizers.augment import parse_transforms
 from pixelboard.featurizers.pipeline import FeaturizeOptions, featurize_set
 from pixelboard.leaderboard.runner import LeaderboardOptions, run_leaderboard
 from pixelboard.leaderboard.store import RunStore
-from pixelboard.predict import load_run_model, predict
+from pixelboard.canonical import held_out_accuracy
+from pixelboard.predict import load_run_model, predict, upright_canonicalizers
 from pixelboard.project import Project
 
-CONFIGS = {  # name: (training set, use TTA, description)
-    "neither": ("train", False, "upright training images, no TTA"),
-    "augmentation": ("train_aug", False, "train-time augmentation"),
-    "tta": ("train", True, "model of 'neither' + test-time augmentation"),
-    "both": ("train_aug", True, "model of 'augmentation' + test-time augmentation"),
+@dataclass(frozen=True)
+class Config:
+    train_set: str  # "train" (upright, views cached) or "train_aug" (+ augmented copies as rows)
+    featurizers: tuple[str, ...]  # "{b}" is the backbone
+    tta: bool = False
+    validate_under: bool = False  # rank under the test conditions (--validate-under dihedral)
+    canonicalize: bool = False  # predict --upright: each test image turned to its upright-looking view
+    description: str = ""
+
+
+CONFIGS = {
+    "plain": Config("train", ("{b}",), description="upright training images, no TTA"),
+    "tta": Config("train", ("{b}",), tta=True, description="model of 'plain' + test-time augmentation"),
+    "augmentation": Config("train_aug", ("{b}",), description="train-time augmentation: 8x rows"),
+    "both": Config("train_aug", ("{b}",), tta=True, description="model of 'augmentation' + TTA"),
+    "canonicalizer": Config("train", ("{b}",), canonicalize=True,
+                            description="model of 'plain' + each test image turned upright (predict --upright)"),
+    "invariant": Config("train", ("{b}+d4mean",), description="mean of the 8 view embeddings: 1x rows"),
+    "invariant_meanmax": Config("train", ("{b}+d4meanmax",), description="mean and max of the 8 view embeddings"),
+    "shift_aware": Config("train", ("{b}", "{b}+d4mean", "{b}+d4meanmax"), validate_under=True,
+                          description="plain and invariant embeddings ranked by CV under drawn dihedral views"),
 }
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--train", type=int, default=800, help="upright training images, balanced (default 800)")
-    parser.add_argument("--test", type=int, default=400, help="turned/mirrored test images (default 400)")
+    parser.add_argument("--train", type=int, default=2000, help="upright training images, balanced (default 2000)")
+    parser.add_argument("--test", type=int, default=2000, help="turned/mirrored test images (default 2000)")
     parser.add_argument("--augment", default="dihedral", help="train-time transforms (dihedral: all 7 rotations/flips)")
-    parser.add_argument("--tta", default="rot90,rot180,rot270,hflip", help="test-time transforms")
+    parser.add_argument("--tta", default="dihedral", help="test-time transforms (default dihedral: the 7 other orientations)")
     parser.add_argument("--backbone", default="efficientnet_lite0")
     parser.add_argument("--blueprints", default="lr_l2", help="comma-separated (default lr_l2: fast, strong)")
     parser.add_argument("--blenders", default="", help="comma-separated blenders (default none)")
@@ -84,10 +107,13 @@ def turn_and_flip(images: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray
 def prepare(root: Path, args) -> dict:
     train_images, train_labels = balanced_fashion_mnist("train", args.train, seed=args.seed)
     test_images, test_labels = balanced_fashion_mnist("test", args.test, seed=args.seed)
+    # The same test images untouched, under the same IDs (one CSV of IDs serves both folders).
+    upright_dir, _ = write_competition_folder(root / "upright", "test", test_images, test_labels, with_targets=False)
     test_images, turns, flips = turn_and_flip(test_images, args.seed)
     train_dir, train_csv = write_competition_folder(root, "train", train_images, train_labels)
     test_dir, test_csv = write_competition_folder(root, "test", test_images, test_labels, with_targets=False)
     return {"train_dir": train_dir, "train_csv": train_csv, "test_dir": test_dir, "test_csv": test_csv,
+            "upright_dir": upright_dir,
             "truth": pd.read_csv(root / "test_labels.csv").assign(
                 orientation=[f"rot{90 * k}" + ("+hflip" if f else "") for k, f in zip(turns, flips)]),
             "turns": np.bincount(turns, minlength=4).tolist(), "flipped": int(flips.sum())}
@@ -97,51 +123,85 @@ def run(args, root: Path) -> tuple[dict, dict]:
     data = prepare(root, args)
     project = Project(root / "project")
     featurizer = create_featurizer(args.backbone, device=args.device)
-    results, trained = {}, {}
-    for config, (train_set, use_tta, description) in CONFIGS.items():
-        times = {}
-        if train_set not in trained:  # (a) and (b) featurize and fit; (c) and (d) reuse their models
-            image_set = read_image_set(data["train_dir"], name=train_set, labels_csv=data["train_csv"],
-                                       meta_csv=root / "meta.csv")
-            project.save_image_set(image_set)
-            augment = parse_transforms(args.augment) if train_set == "train_aug" else []
-            started = time.perf_counter()
-            result = featurize_set(project, image_set, featurizer,
-                                   FeaturizeOptions(augment=augment, seed=args.seed, progress=not args.quiet))
-            times["featurize_train"] = round(time.perf_counter() - started, 2)
-            print(result.summary, flush=True)
-            options = LeaderboardOptions(run=f"run_{train_set}", set_name=train_set, seed=args.seed, jobs=args.jobs,
-                                         blueprints=split_list(args.blueprints), blenders=split_list(args.blenders),
-                                         progress=not args.quiet)
-            board = run_leaderboard(project, options)
-            times["leaderboard"] = round(board.seconds, 2)
-            trained[train_set] = {"run": options.run, "training_rows": result.n_rows, "best": board.rows[0]}
-        model = trained[train_set]
-        test_set = read_image_set(data["test_dir"], name=f"test_{config}", labels_csv=data["test_csv"], unlabelled=True)
-        project.save_image_set(test_set)
-        tta = parse_transforms(args.tta) if use_tta else []
+    featurized = {}  # training set -> featurize seconds
+    for train_set, options in (("train", FeaturizeOptions(views=parse_transforms("dihedral"),
+                                                          pools=["mean", "meanmax"], progress=not args.quiet)),
+                               ("train_aug", FeaturizeOptions(augment=parse_transforms(args.augment), seed=args.seed,
+                                                              progress=not args.quiet))):
+        image_set = read_image_set(data["train_dir"], name=train_set, labels_csv=data["train_csv"],
+                                   meta_csv=root / "meta.csv")
+        project.save_image_set(image_set)
         started = time.perf_counter()
-        fitted = load_run_model(RunStore(project.run_dir(model["run"])), "best")
-        prediction = predict(project, test_set, fitted, tta=tta, device=args.device,
-                             options=FeaturizeOptions(progress=not args.quiet))
-        times["predict"] = round(time.perf_counter() - started, 2)
-        scored = prediction.to_frame().merge(data["truth"], on="ID", suffixes=("_pred", "_true"))
-        assert len(scored) == args.test, "every test image must be predicted exactly once"
-        best = model["best"]["scores"]["macro_f1"]
-        results[config] = {
-            "description": description, "train_set": train_set, "run": model["run"], "model": model["best"]["id"],
-            "model_label": model["best"]["label"], "training_rows": model["training_rows"],
-            "augment": args.augment if train_set == "train_aug" else None, "tta": args.tta if use_tta else None,
-            "test_macro_f1": round(float(f1_score(scored["target_true"], scored["target_pred"], average="macro")), 4),
-            "test_accuracy": round(float((scored["target_true"] == scored["target_pred"]).mean()), 4),
-            # rot90+hflip and rot270+hflip are the diagonal reflections, which no product transform produces
-            "test_accuracy_by_orientation": {o: round(float((g["target_true"] == g["target_pred"]).mean()), 4)
-                                             for o, g in scored.groupby("orientation")},
-            "cv_macro_f1_upright": round(best["cv_mean"], 4), "holdout_macro_f1_upright": round(best["holdout"], 4),
-            "seconds": times,
+        print(featurize_set(project, image_set, featurizer, options).summary, flush=True)
+        featurized[train_set] = round(time.perf_counter() - started, 2)
+    results, boards = {}, {}
+    for config_name, config in CONFIGS.items():
+        names = [f.format(b=args.backbone) for f in config.featurizers]
+        run_name = run_name_of(config.train_set, names, config.validate_under)
+        if run_name not in boards:
+            options = LeaderboardOptions(run=run_name, set_name=config.train_set, seed=args.seed, jobs=args.jobs,
+                                         blueprints=split_list(args.blueprints), blenders=split_list(args.blenders),
+                                         featurizers=names, progress=not args.quiet,
+                                         validate_under=parse_transforms("dihedral") if config.validate_under else [])
+            board = run_leaderboard(project, options)
+            boards[run_name] = {"seconds": round(board.seconds, 2), "best": board.rows[0]}
+        board = boards[run_name]
+        results[config_name] = {
+            "description": config.description, "train_set": config.train_set, "featurizers": names,
+            "validate_under": "dihedral" if config.validate_under else None, "tta": args.tta if config.tta else None,
+            "training_rows": int(project.load_embeddings(config.train_set, names[0]).matrix.shape[0]),
+            "run": run_name, "model": board["best"]["id"], "model_label": board["best"]["label"],
+            "model_featurizer": board["best"]["featurizer"],
+            "leaderboard_seconds": board["seconds"], "featurize_train_seconds": featurized[config.train_set],
+            **score_test(project, data, run_name, f"test_{config_name}", config.tta, args,
+                         canonicalize=config.canonicalize),
+            "cv_macro_f1": round(board["best"]["scores"]["macro_f1"]["cv_mean"], 4),
+            "cv_macro_f1_shifted": round(board["best"]["scores_shifted"]["macro_f1"]["cv_mean"], 4)
+            if "scores_shifted" in board["best"] else None,
         }
-        print(f"{config}: test macro F1 {results[config]['test_macro_f1']:.4f} {times}", flush=True)
-    return results, {"turns_0_90_180_270": data["turns"], "flipped": data["flipped"]}
+        print(f"{config_name}: test macro F1 {results[config_name]['test_macro_f1']:.4f}, leaderboard "
+              f"{board['seconds']:.0f} s", flush=True)
+    upright = score_test(project, data, run_name_of("train", [args.backbone], False), "upright", False, args,
+                         untouched=True)
+    stack, sidecar = project.load_view_embeddings("train", args.backbone)
+    canonical_accuracy = round(held_out_accuracy(stack, sidecar["views"], seed=args.seed), 4)
+    plain_seconds = results["plain"]["leaderboard_seconds"]
+    for r in results.values():
+        r["leaderboard_cost_vs_plain"] = round(r["leaderboard_seconds"] / plain_seconds, 2)
+        r["test_f1_vs_upright"] = round(r["test_macro_f1"] / upright["test_macro_f1"], 4)
+    return results, {"turns_0_90_180_270": data["turns"], "flipped": data["flipped"],
+                     "upright_test_macro_f1_of_plain": upright["test_macro_f1"],
+                     "canonicalizer_held_out_accuracy": canonical_accuracy,
+                     "featurize_seconds": featurized}
+
+
+def run_name_of(train_set: str, featurizers: list[str], validate_under: bool) -> str:
+    parts = [train_set, *featurizers] + (["shift"] if validate_under else [])
+    return "run_" + "_".join(parts).replace("+", "-")
+
+
+def score_test(project: Project, data: dict, run_name: str, set_name: str, use_tta: bool, args,
+               untouched: bool = False, canonicalize: bool = False) -> dict:
+    """Predict the turned test images (or, ``untouched``, the same images upright) with the run's best model."""
+    image_dir = data["upright_dir"] if untouched else data["test_dir"]
+    test_set = read_image_set(image_dir, name=set_name, labels_csv=data["test_csv"], unlabelled=True)
+    project.save_image_set(test_set)
+    started = time.perf_counter()
+    fitted = load_run_model(RunStore(project.run_dir(run_name)), "best")
+    canonicalizers = upright_canonicalizers(project, fitted, "train", args.seed) if canonicalize else None
+    prediction = predict(project, test_set, fitted, tta=parse_transforms(args.tta) if use_tta else [],
+                         device=args.device, options=FeaturizeOptions(progress=not args.quiet), upright=canonicalizers)
+    seconds = round(time.perf_counter() - started, 2)
+    scored = prediction.to_frame().merge(data["truth"], on="ID", suffixes=("_pred", "_true"))
+    assert len(scored) == args.test, "every test image must be predicted exactly once"
+    return {
+        "test_macro_f1": round(float(f1_score(scored["target_true"], scored["target_pred"], average="macro")), 4),
+        "test_accuracy": round(float((scored["target_true"] == scored["target_pred"]).mean()), 4),
+        # rot90+hflip and rot270+hflip are the diagonal reflections, which no product transform produces
+        "test_accuracy_by_orientation": {o: round(float((g["target_true"] == g["target_pred"]).mean()), 4)
+                                         for o, g in scored.groupby("orientation")},
+        "predict_seconds": seconds,
+    }
 
 
 def main(argv=None) -> int:
@@ -178,15 +238,21 @@ def main(argv=None) -> int:
         "versions": versions(),
     }
     write_result(args.output, record)
-    print(f"{'configuration':<14} {'test macro F1':>13} {'test acc':>9} {'CV upright':>11} {'train rows':>10}  seconds")
+    upright = test_transforms["upright_test_macro_f1_of_plain"]
+    print(f"{'configuration':<18} {'test F1':>8} {'vs upright':>10} {'CV':>7} {'CV shifted':>10} {'rows':>6} "
+          f"{'board s':>8} {'cost':>5}  best model")
     for config, r in results.items():
-        print(f"{config:<14} {r['test_macro_f1']:>13.4f} {r['test_accuracy']:>9.4f} {r['cv_macro_f1_upright']:>11.4f} "
-              f"{r['training_rows']:>10}  " + ", ".join(f"{k} {v:.0f}" for k, v in r["seconds"].items()))
+        shifted = f"{r['cv_macro_f1_shifted']:.4f}" if r["cv_macro_f1_shifted"] is not None else ""
+        print(f"{config:<18} {r['test_macro_f1']:>8.4f} {r['test_f1_vs_upright']:>10.3f} {r['cv_macro_f1']:>7.4f} "
+              f"{shifted:>10} {r['training_rows']:>6} {r['leaderboard_seconds']:>8.0f} "
+              f"{r['leaderboard_cost_vs_plain']:>5.2f}  {r['model_label']} on {r['model_featurizer']}")
+    print(f"upright test macro F1 of the plain model (same images, not turned): {upright:.4f}; canonicalizer "
+          f"held-out accuracy (the chosen view is the upright one): {test_transforms['canonicalizer_held_out_accuracy']}")
     seen = next(iter(results.values()))["test_accuracy_by_orientation"]
     orientations = [o for o in (f"rot{90 * k}{f}" for k in range(4) for f in ("", "+hflip")) if o in seen]
-    print("test accuracy by orientation:\n" + " " * 14 + "".join(f"{o:>13}" for o in orientations))
+    print("test accuracy by orientation:\n" + " " * 18 + "".join(f"{o:>13}" for o in orientations))
     for config, r in results.items():
-        print(f"{config:<14}" + "".join(f"{r['test_accuracy_by_orientation'][o]:>13.3f}" for o in orientations))
+        print(f"{config:<18}" + "".join(f"{r['test_accuracy_by_orientation'][o]:>13.3f}" for o in orientations))
     print(f"{args.backbone} + {','.join(split_list(args.blueprints))}; augment {args.augment}; TTA {args.tta}; "
           f"{args.train} train / {args.test} test images; total {total:.0f} s -> {args.output}")
     return 0

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from pixelboard.commands import demo_cmd, deploy_cmd, featurize_cmd, leaderboard_cmd, listing, predict_cmd
+from pixelboard.commands import demo_cmd, deploy_cmd, featurize_cmd, leaderboard_cmd, listing, predict_cmd, shift_cmd
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -23,6 +23,7 @@ main.add_command(leaderboard_cmd.export)
 main.add_command(deploy_cmd.deploy)
 main.add_command(predict_cmd.predict)
 main.add_command(deploy_cmd.export_model)
+main.add_command(shift_cmd.shift)
 main.add_command(demo_cmd.demo)
 main.add_command(listing.list_command)
 

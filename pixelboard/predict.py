@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from pixelboard.canonical import Canonicalizer, fit_canonicalizer
 from pixelboard.datasets.sources import ImageSet
 from pixelboard.errors import PixelboardError
 from pixelboard.featurizers.augment import augmentation_tags
@@ -71,14 +72,23 @@ def load_run_model(store: RunStore, model: str | None = None) -> FittedModel:
 
 
 def predict(project: Project, image_set: ImageSet, model: FittedModel, *, tta: list[str] | None = None,
-            options: FeaturizeOptions | None = None, device: str = "auto") -> Prediction:
-    """Embed ``image_set`` with every featurizer ``model`` needs (cached in ``project``) and predict it."""
+            options: FeaturizeOptions | None = None, device: str = "auto",
+            upright: dict[str, Canonicalizer] | None = None) -> Prediction:
+    """Embed ``image_set`` with every featurizer ``model`` needs (cached in ``project``) and predict it.
+
+    ``upright`` maps featurizer names to canonicalizers (:func:`upright_canonicalizers`): those
+    featurizers see each test image in the view that looks upright instead of as it comes.
+    """
     augmentation_tags(list(tta or []), 1)  # unknown transform names fail before any featurizer is built
     # A copy: the caller's options are not changed by the TTA settings of this prediction.
     options = replace(options or FeaturizeOptions(), augment=list(tta or []), augment_copies=1)
     embedded, skipped = {}, {}
     for spec in model.featurizers().values():
-        X, sources, bad = _embed(project, image_set, spec, options, device)
+        canonicalizer = (upright or {}).get(spec.name)
+        if canonicalizer is None:
+            X, sources, bad = _embed(project, image_set, spec, options, device)
+        else:
+            X, sources, bad = _embed_upright(project, image_set, spec, canonicalizer, options, device)
         embedded[spec.name] = (X, sources)
         skipped.update(bad)
     keep = [i for i, f in enumerate(image_set.files) if f not in skipped]
@@ -90,6 +100,29 @@ def predict(project: Project, image_set: ImageSet, model: FittedModel, *, tta: l
     proba = model.predict_proba(rows, len(keep))
     return Prediction([image_set.ids[i] for i in keep], proba, model.classes, model,
                       [{"file": f, "reason": r} for f, r in sorted(skipped.items())])
+
+
+def upright_canonicalizers(project: Project, model: FittedModel, train_set: str, seed: int = 0) -> dict:
+    """A canonicalizer per plain featurizer of ``model``, learned from the training set's cached views."""
+    out = {}
+    for spec in model.featurizers().values():
+        if spec.views:
+            continue  # an invariant variant: nothing to turn upright
+        stack, sidecar = project.load_view_embeddings(train_set, spec.name)
+        out[spec.name] = fit_canonicalizer(stack, sidecar["views"], seed)
+    if not out:
+        raise PixelboardError(f"--upright: model {model.model_id} uses only invariant featurizers; nothing to turn")
+    return out
+
+
+def _embed_upright(project: Project, image_set: ImageSet, spec: FeaturizerSpec, canonicalizer: Canonicalizer,
+                   options: FeaturizeOptions, device: str) -> tuple[np.ndarray, list[str], dict[str, str]]:
+    """Each test image as its most upright-looking view (no TTA: the image is turned, not averaged)."""
+    options = replace(options, augment=[], views=list(canonicalizer.views), pools=[])
+    featurize_set(project, image_set, spec.create(device), options)
+    stack, sidecar = project.load_view_embeddings(image_set.name, spec.name)
+    skipped = {s["file"]: s["reason"] for s in sidecar["skipped"]}
+    return canonicalizer.canonical_rows(stack), sidecar["rows"]["sources"], skipped
 
 
 def _embed(project: Project, image_set: ImageSet, spec: FeaturizerSpec, options: FeaturizeOptions,

@@ -320,8 +320,14 @@ def test_random_transforms_give_different_but_repeatable_copies():
     from conftest import generated_rgb
     from pixelboard.featurizers.augment import TRANSFORMS, apply_tag
 
-    img = generated_rgb(3, (300, 200))
+    photo = generated_rgb(3, (300, 200))
+    page = np.full((200, 300, 3), 235, dtype=np.uint8)  # a scanned page: dark text lines on paper
+    for top in range(20, 180, 24):
+        page[top:top + 8, 20:280] = 25
+    page = Image.fromarray(page)
     for name, transform in TRANSFORMS.items():
+        # Augraphy's ink and paper effects act on ink and paper: they are tried on a page.
+        img = page if name in ("ink", "lowink", "dirt", "photocopy") else photo
         first = np.asarray(apply_tag(img, f"{name}#0" if transform.random else name))
         again = np.asarray(apply_tag(img, f"{name}#0" if transform.random else name))
         np.testing.assert_array_equal(first, again)  # the same seed gives the same copy

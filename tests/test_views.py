@@ -126,3 +126,95 @@ def test_an_invariant_model_predicts_turned_images_like_upright_ones(viewed):
         assert "grayscale20+d4mean" in result.output
         outputs[folder] = pd.read_csv(out).drop(columns="ID").to_numpy()
     np.testing.assert_allclose(outputs["test"], outputs["turned"], atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def shifted_project(tmp_path_factory):
+    """90 upright training images (views cached) and two test sets: turned/flipped at random, and upright."""
+    root = tmp_path_factory.mktemp("shift")
+    rng = np.random.default_rng(7)
+    pd.DataFrame({"ID": [f"t{n:03d}" for n in range(90)], "target": [n % SHAPES for n in range(90)]}).to_csv(
+        root / "train.csv", index=False)
+    for n in range(90):
+        _shape_image(root / "train" / f"t{n:03d}.png", n % SHAPES, n)
+        _shape_image(root / "upright" / f"u{n:03d}.png", n % SHAPES, 500 + n)
+        image = Image.open(root / "upright" / f"u{n:03d}.png").rotate(90 * int(rng.integers(0, 4)))
+        if rng.random() < 0.5:
+            image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        (root / "turned").mkdir(exist_ok=True)
+        image.save(root / "turned" / f"u{n:03d}.png")
+    project = str(root / "project")
+    common = ["--project", project, "--backbone", "grayscale20", "--quiet", "--workers", "0"]
+    for args in (["--images", str(root / "train"), "--labels", str(root / "train.csv"), "--views", "dihedral"],
+                 ["--images", str(root / "turned"), "--unlabelled", "--set", "turned"],
+                 ["--images", str(root / "upright"), "--unlabelled", "--set", "upright"]):
+        result = CliRunner().invoke(main, ["featurize", *args, *common])
+        assert result.exit_code == 0, result.output
+    return root, project
+
+
+def test_shift_names_the_rotation_of_a_turned_test_set(shifted_project, tmp_path):
+    root, project = shifted_project
+    out = tmp_path / "shift.json"
+    result = CliRunner().invoke(main, ["shift", "--project", project, "--test", "turned", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report["shifted"] and report["auc"] > 0.75
+    best = report["hypotheses"][0]
+    assert best["name"] in ("rotated by 90/180/270 and flipped", "rotated by 90/180/270"), report["hypotheses"]
+    assert abs(best["auc"] - 0.5) < abs(report["auc"] - 0.5) - 0.15
+    assert "--validate-under" in report["advice"] and "best explanation: the test set looks rotated" in result.output
+
+
+def test_shift_finds_an_upright_test_set_alike(shifted_project):
+    root, project = shifted_project
+    result = CliRunner().invoke(main, ["shift", "--project", project, "--test", "upright"])
+    assert result.exit_code == 0, result.output
+    assert "(alike;" in result.output and "no shift-specific option needed" in result.output
+
+
+def test_shift_before_the_test_set_is_featurized_says_what_to_run(shifted_project):
+    _, project = shifted_project
+    result = CliRunner().invoke(main, ["shift", "--project", project, "--test", "nothing"])
+    assert result.exit_code == 2 and "featurize the test images first" in result.output
+
+
+def test_composition_table_is_the_dihedral_group():
+    from pixelboard.canonical import composition_table
+    from pixelboard.errors import PixelboardError
+    from pixelboard.featurizers.augment import DIHEDRAL
+
+    table = composition_table(list(DIHEDRAL))
+    assert table.shape == (8, 8)
+    assert list(table[0]) == list(range(8))  # turning by the identity changes nothing
+    assert all(sorted(row) == list(range(8)) for row in table)  # every turn permutes the views
+    assert all(0 in row for row in table)  # every turned image has an upright view
+    with pytest.raises(PixelboardError, match="not closed"):
+        composition_table(["rot90"])
+
+
+def test_canonicalizer_finds_the_upright_view_of_held_out_images(shifted_project):
+    from pixelboard.canonical import held_out_accuracy
+
+    _, project = shifted_project
+    stack, sidecar = Project(project).load_view_embeddings("train", "grayscale20")
+    # chance: 1/8; the bar looks the same under some flips, so no view choice can be exact for it
+    assert held_out_accuracy(stack, sidecar["views"]) >= 0.7
+
+
+def test_predict_upright_turns_test_images_before_the_model_sees_them(shifted_project):
+    root, project = shifted_project
+    board = CliRunner().invoke(main, ["leaderboard", "--project", project, "--quiet", "--jobs", "1",
+                                      "--blueprints", "lr_l2", "--blenders", ""])
+    assert board.exit_code == 0, board.output
+    truth = np.array([n % SHAPES for n in range(90)])
+    accuracy = {}
+    for flag in ([], ["--upright"]):
+        out = root / f"sub{len(flag)}.csv"
+        result = CliRunner().invoke(main, ["predict", "--images", str(root / "turned"), "--set", "turned",
+                                           "--project", project, "--out", str(out), "--quiet", "--workers", "0", *flag])
+        assert result.exit_code == 0, result.output
+        predicted = pd.read_csv(out).sort_values("ID")["target"].to_numpy()
+        accuracy[bool(flag)] = float((predicted == truth).mean())
+    assert "+ upright" in result.output
+    assert accuracy[True] >= accuracy[False] + 0.15, accuracy

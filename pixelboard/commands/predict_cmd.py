@@ -25,6 +25,9 @@ from pixelboard.commands.leaderboard_cmd import run_option
 @click.option("--probabilities", is_flag=True, help="One probability column per class instead of the label.")
 @click.option("--tta", default=None, help="Test-time augmentation: comma-separated transforms, e.g. rot90,rot180,"
               "rot270,hflip; probabilities are averaged over the original and each transform.")
+@click.option("--upright", is_flag=True,
+              help="Turn each test image to the view that looks upright first (a canonicalizer learned from the "
+              "training images' own views: needs `featurize --views dihedral` on the training set).")
 @click.option("--skip-bad-images", is_flag=True,
               help="Leave unreadable images out of the submission (listed on stderr) instead of stopping.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
@@ -33,18 +36,23 @@ from pixelboard.commands.leaderboard_cmd import run_option
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @friendly_errors
 def predict(images, labels_csv, id_column, target_column, project_dir, run, bundle, set_name, out, model,
-            probabilities, tta, skip_bad_images, device, batch_size, workers, quiet):
+            probabilities, tta, upright, skip_bad_images, device, batch_size, workers, quiet):
     """Predict images with a leaderboard model, its 100% refit or a bundle, and write a submission CSV."""
     from pixelboard import atomic
     from pixelboard.datasets import read_image_set
     from pixelboard.errors import PixelboardError
     from pixelboard.featurizers.augment import parse_transforms
     from pixelboard.featurizers.pipeline import FeaturizeOptions
+    from pixelboard.leaderboard.store import RunStore
     from pixelboard.predict import predict as run_predict
+    from pixelboard.predict import upright_canonicalizers
     from pixelboard.project import Project
 
     if bundle and model:
         raise PixelboardError("--model chooses a row of a run; a --bundle holds one model already")
+    if bundle and upright:
+        raise PixelboardError("--upright learns from the training images' views, which a bundle does not hold; "
+                              "predict from the project instead")
     tta_names = parse_transforms(tta)
     project = Project(project_dir)
     with project.lock():  # predict writes the test set's manifest, cache rows and embeddings
@@ -56,14 +64,20 @@ def predict(images, labels_csv, id_column, target_column, project_dir, run, bund
         project.save_image_set(image_set)
         options = FeaturizeOptions(batch_size=batch_size, workers=workers, skip_bad_images=skip_bad_images,
                                    progress=not quiet)
-        prediction = run_predict(project, image_set, fitted, tta=tta_names, options=options, device=device)
+        canonicalizers = None
+        if upright:
+            train_set = RunStore(project.run_dir(run)).config()["options"]["set_name"]
+            canonicalizers = upright_canonicalizers(project, fitted, train_set)
+        prediction = run_predict(project, image_set, fitted, tta=tta_names, options=options, device=device,
+                                 upright=canonicalizers)
     for bad in prediction.skipped:
         click.echo(f"skipped {bad['file']}: {bad['reason']} (not in the submission)", err=True)
     frame = prediction.to_frame(probabilities, id_column=id_column, target_column=target_column)
     atomic.write_text(out, frame.to_csv(index=False))
     leaf_names = ", ".join(fitted.featurizers())
     click.echo(f"predicted {len(frame):,} images with {fitted.model_id} ({fitted.label}, {leaf_names}; "
-               f"{fitted.trained_on})" + (f" + TTA {tta}" if tta else "") + f" -> {out}")
+               f"{fitted.trained_on})" + (f" + TTA {tta}" if tta else "") + (" + upright" if upright else "")
+               + f" -> {out}")
 
 
 def _check_not_labelled(project, set_name: str) -> None:

@@ -1,23 +1,24 @@
-"""Image transforms for train-time augmentation and test-time augmentation (TTA).
+"""Image transforms for train-time augmentation, test-time augmentation (TTA) and views.
 
 Each transform is ``fn(image, rng) -> image`` in a registry. Geometric ones (90-degree rotations,
-flips) are exact and give one copy; the others draw their strength from ``rng``, so
-``--augment-copies N`` gives N different copies, and the same seed always gives the same copies.
+flips) are exact PIL transposes and give one copy; the others draw from ``rng`` (seeded per image),
+so ``--augment-copies N`` gives N different copies, and the same seed always gives the same copies.
+The random ones come from Albumentations (blur, noise, JPEG, brightness/contrast, perspective,
+shadows, ``damage``: several at once) and Augraphy (ink bleed, low ink, drum dirt, bad photocopy),
+the libraries the document-classification teams used; none is hand-written.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from PIL import Image, ImageEnhance, ImageFilter
+from PIL import Image
 
 from pixelboard.errors import PixelboardError
 
-WHITE = (255, 255, 255)
 
 
 @dataclass(frozen=True)
@@ -27,30 +28,82 @@ class Transform:
     random: bool  # draws from rng: several copies differ
 
 
-def _rotate_small(img, rng):
-    return img.rotate(float(rng.uniform(-10, 10)), resample=Image.Resampling.BICUBIC, expand=True, fillcolor=WHITE)
+def _a():
+    import albumentations  # imported on first use: listing and predicting without augmentation stay light
+
+    return albumentations
 
 
-def _blur(img, rng):
-    return img.filter(ImageFilter.GaussianBlur(radius=float(rng.uniform(0.5, 1.5)) * max(img.size) / 500))
+def _seed(rng: np.random.Generator) -> int:
+    return int(rng.integers(0, 2**31 - 1))
 
 
-def _noise(img, rng):
-    array = np.asarray(img, dtype=np.float32)
-    array = array + rng.normal(0.0, rng.uniform(5, 20), size=array.shape)
-    return Image.fromarray(np.clip(array, 0, 255).astype(np.uint8))
+def _albumentations(build: Callable[[Image.Image], object]) -> Callable:
+    """``fn(image, rng)`` running the Albumentations transform ``build(image)`` with a seed drawn from rng.
+
+    A fresh Compose per call with its own seed: the draw depends only on (seed, tag, image), never on
+    how many images a worker processed before.
+    """
+    def fn(img, rng):
+        import albumentations as A
+
+        built = build(img)  # one transform, or a list applied in turn (a nested Compose would not get the seed)
+        transform = A.Compose(built if isinstance(built, list) else [built], seed=_seed(rng))
+        return Image.fromarray(transform(image=np.asarray(img))["image"])
+    return fn
 
 
-def _jpeg(img, rng):
-    buffer = io.BytesIO()
-    img.save(buffer, format="JPEG", quality=int(rng.integers(15, 60)))
-    buffer.seek(0)
-    return Image.open(buffer).convert("RGB")
+def _augraphy(name: str) -> Callable:
+    """``fn(image, rng)`` running Augraphy's ``name`` (document ink and paper effects, which
+    Albumentations lacks). Augraphy draws from Python's and NumPy's global generators and takes no
+    seed, so both are seeded from rng right before the call; decoding workers are their own processes."""
+    def fn(img, rng):
+        import random
+
+        import augraphy
+
+        seed = _seed(rng)
+        random.seed(seed)
+        np.random.seed(seed)
+        out = getattr(augraphy, name)(p=1)(np.ascontiguousarray(np.asarray(img)))
+        return Image.fromarray(np.asarray(out, dtype=np.uint8)).convert("RGB")
+    return fn
 
 
-def _brightness_contrast(img, rng):
-    img = ImageEnhance.Brightness(img).enhance(float(rng.uniform(0.7, 1.3)))
-    return ImageEnhance.Contrast(img).enhance(float(rng.uniform(0.7, 1.3)))
+def _scaled_sigma(img: Image.Image) -> tuple[float, float]:
+    """Blur that looks alike at any resolution: the images are shrunk to ~224 px after augmentation."""
+    scale = max(1.0, max(img.size) / 224)
+    return 0.5 * scale, 1.5 * scale
+
+
+def _blur(img):
+    import albumentations as A
+
+    low, high = _scaled_sigma(img)
+    return A.GaussianBlur(blur_limit=0, sigma_limit=(low, high), p=1)
+
+
+def _rotate_small(img):
+    import albumentations as A
+    import cv2
+
+    return A.Rotate(limit=10, border_mode=cv2.BORDER_CONSTANT, fill=255, p=1)
+
+
+def _damage(img):
+    """The damage a scanned or photographed test image shows: two of these effects, drawn per image."""
+    import albumentations as A
+    import cv2
+
+    low, high = _scaled_sigma(img)
+    return A.SomeOf([
+        A.GaussianBlur(blur_limit=0, sigma_limit=(low, high), p=1),
+        A.GaussNoise(std_range=(0.02, 0.08), p=1),
+        A.RandomBrightnessContrast(brightness_limit=0.3, contrast_limit=0.3, p=1),
+        A.Perspective(scale=(0.02, 0.06), fit_output=True, border_mode=cv2.BORDER_CONSTANT, fill=255, p=1),
+        A.RandomShadow(p=1),
+        A.ImageCompression(quality_range=(20, 60), p=1),
+    ], n=2, p=1)
 
 
 TRANSFORMS: dict[str, Transform] = {t.name: t for t in (
@@ -62,11 +115,20 @@ TRANSFORMS: dict[str, Transform] = {t.name: t for t in (
     # The two diagonal mirrors complete the 8 orientations of a page (rotations x flips).
     Transform("transpose", lambda img, rng: img.transpose(Image.Transpose.TRANSPOSE), False),
     Transform("transverse", lambda img, rng: img.transpose(Image.Transpose.TRANSVERSE), False),
-    Transform("rotate", _rotate_small, True),
-    Transform("blur", _blur, True),
-    Transform("noise", _noise, True),
-    Transform("jpeg", _jpeg, True),
-    Transform("brightness", _brightness_contrast, True),
+    # Random transforms: Albumentations, and Augraphy for ink and paper effects of documents.
+    Transform("rotate", _albumentations(_rotate_small), True),
+    Transform("blur", _albumentations(_blur), True),
+    Transform("noise", _albumentations(lambda img: _a().GaussNoise(std_range=(0.02, 0.08), p=1)), True),
+    Transform("jpeg", _albumentations(lambda img: _a().ImageCompression(quality_range=(15, 60), p=1)), True),
+    Transform("brightness", _albumentations(lambda img: _a().RandomBrightnessContrast(0.3, 0.3, p=1)), True),
+    Transform("perspective", _albumentations(lambda img: _a().Perspective(scale=(0.02, 0.06), fit_output=True,
+                                                                          fill=255, p=1)), True),
+    Transform("shadow", _albumentations(lambda img: _a().RandomShadow(p=1)), True),
+    Transform("damage", _albumentations(_damage), True),
+    Transform("ink", _augraphy("InkBleed"), True),
+    Transform("lowink", _augraphy("LowInkRandomLines"), True),
+    Transform("dirt", _augraphy("DirtyDrum"), True),
+    Transform("photocopy", _augraphy("BadPhotoCopy"), True),
 )}
 ALIASES = {"flip": "hflip", "rot": "rotate", "contrast": "brightness"}
 DIHEDRAL = ("rot90", "rot180", "rot270", "hflip", "vflip", "transpose", "transverse")  # every page orientation

@@ -135,9 +135,10 @@ def save_views(project: Project, set_name: str, sidecar: dict, view_names: list[
 
 
 def _cache_tag(tag: str, seed: int) -> str:
-    """Random transforms depend on the seed, so it is part of their cache identity; ``/img`` marks
-    draws seeded per image (rows cached by the earlier size-seeded draws are not reused)."""
-    return f"{tag}@{seed}/img" if TRANSFORMS[tag.split('#')[0]].random else tag
+    """Random transforms depend on the seed, so it is part of their cache identity; ``/img2`` marks
+    draws seeded per image from the library-backed transforms (rows cached by earlier implementations
+    are not reused)."""
+    return f"{tag}@{seed}/img2" if TRANSFORMS[tag.split("#")[0]].random else tag
 
 
 def _sidecar(image_set, featurizer, rows, kept, bad_files, options, seconds, n_computed, content) -> dict:

@@ -1,0 +1,42 @@
+"""``pixelboard shift``: does the test set look like the training set, and if not, how does it differ?"""
+
+from __future__ import annotations
+
+import click
+
+from pixelboard.commands.common import friendly_errors, name_callback, project_option
+
+
+@click.command()
+@project_option
+@click.option("--train", "train_set", default="train", show_default=True, callback=name_callback,
+              help="Training image set (featurize it with --views dihedral to test rotation/flip hypotheses).")
+@click.option("--test", "test_set", default="test", show_default=True, callback=name_callback,
+              help="Test image set (featurize it with --unlabelled --set NAME, or run predict once).")
+@click.option("--featurizer", default=None, help="Embeddings to compare [default: the first CNN featurizer both have].")
+@click.option("--top", default=10, show_default=True, type=click.IntRange(1), help="Test images to list.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the folds and of the drawn views.")
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Also write the report as JSON.")
+@friendly_errors
+def shift(project_dir, train_set, test_set, featurizer, top, seed, out):
+    """Adversarial validation: ROC AUC of telling test from training embeddings, and what explains it."""
+    from dataclasses import asdict
+
+    from pixelboard import atomic
+    from pixelboard.adversarial import check_shift
+    from pixelboard.project import Project
+
+    report = check_shift(Project(project_dir), train_set, test_set, featurizer, seed=seed, top=top)
+    verdict = "shifted" if report.shifted else "alike"
+    click.echo(f"{report.featurizer}: {report.n_train:,} training vs {report.n_test:,} test images; "
+               f"train-vs-test ROC AUC {report.auc:.3f} ({verdict}; 0.5 = indistinguishable)")
+    for hypothesis in report.hypotheses:
+        click.echo(f"  training images {hypothesis.name:<36} AUC {hypothesis.auc:.3f}")
+    if report.shifted and report.best is not None:
+        click.echo(f"best explanation: the test set looks {report.best.name} (AUC {report.auc:.3f} -> "
+                   f"{report.best.auc:.3f})")
+    click.echo("test images least like training: " + ", ".join(f"{i} ({p:.2f})" for i, p in report.least_like_training))
+    click.echo(f"advice: {report.advice()}")
+    if out:
+        atomic.write_json(out, {**asdict(report), "shifted": report.shifted, "advice": report.advice()})
+        click.echo(f"wrote {out}")
