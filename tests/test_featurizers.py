@@ -62,7 +62,8 @@ def test_timm_featurizers_have_the_four_cnn_levels(full_embeddings, name):
     featurizer, _ = full_embeddings[name]
     assert featurizer.levels == CNN_LEVELS
     widths = featurizer.level_widths()
-    assert widths["highest"] == featurizer.model.get_classifier().in_features  # the classifier's input
+    classifier = featurizer.model.get_classifier()  # DINOv2 ships without one: its input is num_features
+    assert widths["highest"] == getattr(classifier, "in_features", featurizer.model.num_features)
 
 
 @pytest.mark.parametrize("name", TIMM)
@@ -187,3 +188,49 @@ def test_fingerprint_changes_with_everything_that_changes_the_numbers(tmp_path):
     copy.write_bytes(path.read_bytes())
     same_bytes = create_featurizer("mobilenetv3_small", weights=str(copy), device="cpu")
     assert same_bytes.fingerprint() == fingerprints["weights"]
+
+
+# --- stronger backbones: any timm model, curated entries, BatchNorm folding -------------------------------
+def test_any_timm_model_by_name_with_levels_from_feature_info():
+    cnn = random_featurizer("timm:test_efficientnet")
+    vit = random_featurizer("timm:test_vit")  # every block has stride 16: levels by depth instead
+    for featurizer in (cnn, vit):
+        out = featurizer.embed(uint8_batch(featurizer))
+        assert out.shape == (len(SAMPLE_IMAGES), featurizer.n_features) and np.isfinite(out).all()
+        assert list(featurizer.level_widths()) == ["low", "medium", "high", "highest"]
+    assert cnn.entry_name() == "timm:test_efficientnet-random"
+
+
+def test_unknown_timm_model_is_one_line():
+    from pixelboard.errors import PixelboardError
+    from pixelboard.featurizers import get_featurizer_entry
+
+    with pytest.raises(PixelboardError, match="timm has no model 'no_such_net'"):
+        get_featurizer_entry("timm:no_such_net")
+
+
+def test_curated_backbones_carry_a_licence():
+    from pixelboard.featurizers import get_featurizer_entry, list_featurizers
+
+    for name in ("efficientnet_lite1", "efficientnet_lite2", "lcnet_100", "mobilenetv4_conv_small",
+                 "convnext_tiny", "vit_small_dinov2"):
+        assert name in list_featurizers()
+    assert all(get_featurizer_entry(n).licence for n in list_featurizers() if n != "grayscale20")
+
+
+@pytest.mark.parametrize("name", ["efficientnet_lite0", "mobilenetv3_small"])
+def test_pruned_folds_batchnorm_and_keeps_the_embeddings(name):
+    plain = random_featurizer(name)
+    pruned = random_featurizer(name, pruned=True)
+    batch = uint8_batch(plain)
+    np.testing.assert_allclose(pruned.embed(batch), plain.embed(batch), rtol=1e-4, atol=1e-4)
+    assert pruned.entry_name().endswith("-pruned") and pruned.fingerprint() != plain.fingerprint()
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in pruned.model.modules())
+
+
+def test_bundled_lite1_and_lite2_weights_load_strictly():
+    from pixelboard.featurizers import create_featurizer
+
+    for name, size in (("efficientnet_lite1", 240), ("efficientnet_lite2", 260)):
+        featurizer = create_featurizer(name, device="cpu")
+        assert featurizer.weights.source == "bundled" and featurizer.preprocessor.height == size

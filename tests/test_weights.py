@@ -66,8 +66,8 @@ def test_efficientnet_pytorch_checkpoint_round_trip(tmp_path):
     model = _other_random_model("tf_efficientnet_lite0")
     lukemelas = _to_efficientnet_pytorch(model.state_dict(), model)
     # the inverted names are exactly those of the real EfficientNet-PyTorch file the package ships
-    from pixelboard.featurizers.timm_backbones import _bundled_efficientnet_lite0
-    bundled = torch.load(_bundled_efficientnet_lite0(), map_location="cpu", weights_only=True)
+    from pixelboard.featurizers.timm_backbones import _LITE
+    bundled = torch.load(_LITE[0](), map_location="cpu", weights_only=True)
     assert set(lukemelas) == set(bundled)
     path = tmp_path / "efficientnet-lite0-finetuned.pth"
     torch.save(lukemelas, path)

@@ -15,18 +15,27 @@ class FeaturizerEntry:
     factory: Callable[..., Featurizer]  # factory(**options) -> Featurizer
     summary: str  # one line for `pixelboard list backbones`
     weights_source: str  # where real weights come from, in words
+    licence: str = ""  # of the weights, for `pixelboard list backbones`
 
 
 _REGISTRY: dict[str, FeaturizerEntry] = {}
 
 
-def register_featurizer(name: str, *, summary: str, weights_source: str):
+def register_featurizer(name: str, *, summary: str, weights_source: str, licence: str = ""):
     def decorate(factory: Callable[..., Featurizer]) -> Callable[..., Featurizer]:
         if name in _REGISTRY:
             raise ValueError(f"featurizer {name!r} registered twice")
-        _REGISTRY[name] = FeaturizerEntry(name, factory, summary, weights_source)
+        _REGISTRY[name] = FeaturizerEntry(name, factory, summary, weights_source, licence)
         return factory
     return decorate
+
+
+# ``timm:<model name>`` builds an entry on demand (timm_backbones.py registers the builder).
+_DYNAMIC: dict[str, Callable[[str], FeaturizerEntry]] = {}
+
+
+def register_prefix(prefix: str, builder: Callable[[str], FeaturizerEntry]) -> None:
+    _DYNAMIC[prefix] = builder
 
 
 def list_featurizers() -> list[str]:
@@ -34,10 +43,14 @@ def list_featurizers() -> list[str]:
 
 
 def get_featurizer_entry(name: str) -> FeaturizerEntry:
+    prefix, _, rest = name.partition(":")
+    if rest and prefix in _DYNAMIC:
+        return _DYNAMIC[prefix](rest)
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise PixelboardError(f"unknown backbone {name!r}; choose one of: {', '.join(list_featurizers())}") from None
+        raise PixelboardError(f"unknown backbone {name!r}; choose one of: {', '.join(list_featurizers())}, "
+                              "or timm:<any timm model name>") from None
 
 
 # Options that change where the network runs, not the numbers it produces.

