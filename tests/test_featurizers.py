@@ -234,3 +234,29 @@ def test_bundled_lite1_and_lite2_weights_load_strictly():
     for name, size in (("efficientnet_lite1", 240), ("efficientnet_lite2", 260)):
         featurizer = create_featurizer(name, device="cpu")
         assert featurizer.weights.source == "bundled" and featurizer.preprocessor.height == size
+
+
+def test_grid_level_keeps_the_layout_that_global_pooling_loses():
+    featurizer = random_featurizer("efficientnet_lite0", levels=["medium", "grid"])
+    assert featurizer.level_widths() == {"medium": 112, "grid": 448}
+    assert featurizer.entry_name() == "efficientnet_lite0-medium+grid-random"
+    page = np.full((224, 224, 3), 255, dtype=np.uint8)
+    top, bottom = page.copy(), page.copy()
+    top[20:80, 30:190], bottom[144:204, 30:190] = 0, 0  # the same block, at the top or the bottom of the page
+    out = featurizer.embed(torch.from_numpy(np.stack([top, bottom])))
+    medium, grid = out[:, :112], out[:, 112:]
+    # the global average barely tells the two pages apart; the grid does
+    assert np.abs(grid[0] - grid[1]).max() > 3 * np.abs(medium[0] - medium[1]).max()
+    # the grid's mean over its 4 cells is the global average
+    np.testing.assert_allclose(grid.reshape(2, 112, 4).mean(axis=2), medium, rtol=1e-4, atol=1e-5)
+
+
+def test_input_size_above_the_pretrained_size():
+    featurizer = random_featurizer("efficientnet_lite0", input_size=448)
+    assert (featurizer.preprocessor.height, featurizer.preprocessor.width) == (448, 448)
+    assert featurizer.entry_name() == "efficientnet_lite0-448px-random"
+    assert featurizer.fingerprint() != random_featurizer("efficientnet_lite0").fingerprint()
+    out = featurizer.embed(uint8_batch(featurizer))
+    assert out.shape == (len(SAMPLE_IMAGES), featurizer.n_features)
+    with pytest.raises(PixelboardError, match="at least 32"):
+        random_featurizer("efficientnet_lite0", input_size=8)

@@ -16,7 +16,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-CNN_LEVELS = ("low", "medium", "high", "highest")
+CNN_LEVELS = ("low", "medium", "high", "highest")  # the default levels of a CNN featurizer
+# Opt-in: ``grid`` keeps the layout, the stride-16 map average-pooled over a 2x2 grid (page regions).
+ALL_LEVELS = ("low", "medium", "grid", "high", "highest")
 RESIZE_MODES = ("squash", "pad", "crop")
 
 _PIL_INTERPOLATION = {

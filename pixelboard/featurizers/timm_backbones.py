@@ -29,7 +29,7 @@ import timm
 import torch
 
 from pixelboard.errors import PixelboardError
-from pixelboard.featurizers.base import CNN_LEVELS, RESIZE_MODES, Featurizer, Preprocessor
+from pixelboard.featurizers.base import ALL_LEVELS, CNN_LEVELS, RESIZE_MODES, Featurizer, Preprocessor
 from pixelboard.featurizers.devices import resolve_device
 from pixelboard.featurizers.efficientnet_pytorch_keys import convert_efficientnet_pytorch
 from pixelboard.featurizers.pruning import fold_batchnorm
@@ -41,14 +41,15 @@ _LEVEL_STRIDES = {"low": 8, "medium": 16, "high": 32}
 
 class TimmFeaturizer(Featurizer):
     def __init__(self, name: str, model: torch.nn.Module, weights: WeightsInfo, *, levels=None,
-                 resize: str = "squash", device: str = "auto", amp: bool = True, pruned: bool = False):
+                 resize: str = "squash", device: str = "auto", amp: bool = True, pruned: bool = False,
+                 input_size: int | None = None):
         levels = tuple(levels or CNN_LEVELS)
-        unknown = [lv for lv in levels if lv not in CNN_LEVELS]
+        unknown = [lv for lv in levels if lv not in ALL_LEVELS]
         if unknown or not levels:
-            raise PixelboardError(f"unknown level(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(CNN_LEVELS)}")
+            raise PixelboardError(f"unknown level(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(ALL_LEVELS)}")
         if resize not in RESIZE_MODES:
             raise PixelboardError(f"unknown resize mode {resize!r}; choose from {', '.join(RESIZE_MODES)}")
-        super().__init__(tuple(lv for lv in CNN_LEVELS if lv in levels))  # canonical column order
+        super().__init__(tuple(lv for lv in ALL_LEVELS if lv in levels))  # canonical column order
         self.name = name
         self.weights = weights
         self.pruned = bool(pruned)
@@ -60,6 +61,10 @@ class TimmFeaturizer(Featurizer):
             self.model = self.model.to(memory_format=torch.channels_last)
         self.amp = amp and self._device.type == "cuda"
         self.data_config = timm.data.resolve_model_data_config(model)
+        if input_size:  # e.g. pages whose fine print a 224-px squash erases; CNNs take any size
+            if input_size < 32:
+                raise PixelboardError(f"--input-size must be at least 32 pixels, got {input_size}")
+            self.data_config["input_size"] = (3, int(input_size), int(input_size))
         _, height, width = self.data_config["input_size"]
         mean = tuple(self.data_config["mean"])
         self._preprocessor = Preprocessor(
@@ -71,6 +76,7 @@ class TimmFeaturizer(Featurizer):
         head_width = getattr(model, "head_hidden_size", None) or model.num_features
         self._widths = {lv: model.feature_info[i]["num_chs"] for lv, i in self._stage_index.items()}
         self._widths["highest"] = head_width
+        self._widths["grid"] = 4 * self._widths["medium"]
 
     @property
     def preprocessor(self) -> Preprocessor:
@@ -89,6 +95,8 @@ class TimmFeaturizer(Featurizer):
             parts.append("+".join(self.levels))
         if self._preprocessor.resize != "squash":
             parts.append(self._preprocessor.resize)
+        if self.data_config["input_size"] != timm.data.resolve_model_data_config(self.model)["input_size"]:
+            parts.append(f"{self._preprocessor.height}px")
         if self.weights.source == "file":
             parts.append("w" + self.weights.identity[:8])
         if self.weights.source == "random":
@@ -112,17 +120,27 @@ class TimmFeaturizer(Featurizer):
         if self._device.type == "cuda":
             x = x.contiguous(memory_format=torch.channels_last)
         autocast = torch.autocast("cuda", dtype=torch.float16) if self.amp else contextlib.nullcontext()
-        stages = [self._stage_index[lv] for lv in self.levels if lv != "highest"]
+        mapped = [lv for lv in self.levels if lv != "highest"]  # levels pooled from an intermediate map
+        stage_of = {lv: self._stage_index["medium" if lv == "grid" else lv] for lv in mapped}
+        stages = sorted(set(stage_of.values()))
         with autocast:
             if "highest" in self.levels:
                 final, maps = self.model.forward_intermediates(x, indices=stages or [0])
                 head = self.model.forward_head(final, pre_logits=True)
             else:
                 maps = self.model.forward_intermediates(x, indices=stages, stop_early=True, intermediates_only=True)
-        pooled = {lv: fmap.float().mean(dim=(2, 3)) for lv, fmap in zip([lv for lv in self.levels if lv != "highest"], maps)}
+        by_stage = dict(zip(stages, maps))
+        pooled = {lv: _pool(by_stage[stage_of[lv]].float(), grid=lv == "grid") for lv in mapped}
         if "highest" in self.levels:
             pooled["highest"] = head.float().flatten(1)
         return torch.cat([pooled[lv] for lv in self.levels], dim=1).cpu().numpy().astype(np.float32, copy=False)
+
+
+def _pool(fmap: torch.Tensor, grid: bool) -> torch.Tensor:
+    """Global average pooling, or (``grid``) average pooling over a 2x2 grid: where on the page matters."""
+    if grid:
+        return torch.nn.functional.adaptive_avg_pool2d(fmap, 2).flatten(1)
+    return fmap.mean(dim=(2, 3))
 
 
 def _level_stages(model: torch.nn.Module) -> dict[str, int]:
@@ -149,10 +167,11 @@ def _bundled(package: str, module: str, class_name: str):
 
 def _timm_factory(name: str, timm_name: str, bundled=None):
     def factory(*, levels=None, resize="squash", device="auto", weights=None, random_weights=False, amp=True,
-                pruned=False):
+                pruned=False, input_size=None):
         model, info = load_backbone(timm_name, weights=weights, random_weights=random_weights,
                                     bundled=bundled, convert=convert_efficientnet_pytorch)
-        return TimmFeaturizer(name, model, info, levels=levels, resize=resize, device=device, amp=amp, pruned=pruned)
+        return TimmFeaturizer(name, model, info, levels=levels, resize=resize, device=device, amp=amp, pruned=pruned,
+                              input_size=input_size)
     factory.timm_name = timm_name
     return factory
 
