@@ -11,7 +11,6 @@ import os
 import platform
 import sys
 import time
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ import pandas as pd
 from PIL import Image
 
 from pixelboard.datasets import fashion_mnist
+from pixelboard.versions import library_versions
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 PACKAGES = ("pixelboard", "torch", "timm", "numpy", "scikit-learn", "lightgbm", "xgboost", "catboost", "pillow")
@@ -86,13 +86,7 @@ def machine() -> dict:
 
 
 def versions() -> dict:
-    found = {"python": platform.python_version()}
-    for name in PACKAGES:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = None
-    return found
+    return library_versions(PACKAGES)
 
 
 def now() -> str:

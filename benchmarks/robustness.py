@@ -16,6 +16,10 @@ plain, tta (+ ``--tta``), augmentation, both (augmentation + TTA), canonicalizer
 invariant_meanmax (``+d4meanmax``), shift_aware (plain and invariant embeddings together, ranked by
 Cross Validation under drawn dihedral views: ``--validate-under dihedral``).
 
+A damaged variant (``--damaged N``): the first N turned test images, each also damaged by
+Albumentations (``damage``: two of blur, noise, brightness/contrast, perspective, shadow, JPEG),
+predicted by some configurations (``DAMAGED_CONFIGS``).
+
 The plain model also predicts the same test images upright: the reference of the target (best
 configuration's turned-test macro F1 >= 0.97 x that) and each configuration's leaderboard seconds
 against the plain leaderboard's (target <= 1.5x).
@@ -37,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 from common import RESULTS_DIR, balanced_fashion_mnist, load_average, machine, now, require_fashion_mnist, versions, \
     write_competition_folder, write_result
 from sklearn.metrics import f1_score
@@ -45,7 +50,7 @@ from pixelboard.commands.common import split_list
 from pixelboard.datasets import read_image_set
 from pixelboard.errors import PixelboardError
 from pixelboard.featurizers import create_featurizer
-from pixelboard.featurizers.augment import parse_transforms
+from pixelboard.featurizers.augment import apply_tag, parse_transforms
 from pixelboard.featurizers.pipeline import FeaturizeOptions, featurize_set
 from pixelboard.leaderboard.runner import LeaderboardOptions, run_leaderboard
 from pixelboard.leaderboard.store import RunStore
@@ -77,10 +82,15 @@ CONFIGS = {
 }
 
 
+DAMAGED_CONFIGS = ("plain", "tta", "augmentation", "canonicalizer", "invariant", "shift_aware")
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--train", type=int, default=2000, help="upright training images, balanced (default 2000)")
     parser.add_argument("--test", type=int, default=2000, help="turned/mirrored test images (default 2000)")
+    parser.add_argument("--damaged", type=int, default=500,
+                        help="turned test images also damaged (Albumentations 'damage'), scored by some configurations")
     parser.add_argument("--augment", default="dihedral", help="train-time transforms (dihedral: all 7 rotations/flips)")
     parser.add_argument("--tta", default="dihedral", help="test-time transforms (default dihedral: the 7 other orientations)")
     parser.add_argument("--backbone", default="efficientnet_lite0")
@@ -112,8 +122,13 @@ def prepare(root: Path, args) -> dict:
     test_images, turns, flips = turn_and_flip(test_images, args.seed)
     train_dir, train_csv = write_competition_folder(root, "train", train_images, train_labels)
     test_dir, test_csv = write_competition_folder(root, "test", test_images, test_labels, with_targets=False)
+    # The damaged variant: the first turned test images, each also damaged (Albumentations, seeded per image).
+    damaged = np.stack([np.asarray(apply_tag(Image.fromarray(im), "damage#0", args.seed, f"test-{i}").convert("L"))
+                        for i, im in enumerate(test_images[:args.damaged])]) if args.damaged else None
+    damaged_dir, damaged_csv = (write_competition_folder(root / "damaged", "test", damaged, test_labels[:args.damaged],
+                                                         with_targets=False) if args.damaged else (None, None))
     return {"train_dir": train_dir, "train_csv": train_csv, "test_dir": test_dir, "test_csv": test_csv,
-            "upright_dir": upright_dir,
+            "upright_dir": upright_dir, "damaged_dir": damaged_dir, "damaged_csv": damaged_csv,
             "truth": pd.read_csv(root / "test_labels.csv").assign(
                 orientation=[f"rot{90 * k}" + ("+hflip" if f else "") for k, f in zip(turns, flips)]),
             "turns": np.bincount(turns, minlength=4).tolist(), "flipped": int(flips.sum())}
@@ -162,7 +177,14 @@ def run(args, root: Path) -> tuple[dict, dict]:
         print(f"{config_name}: test macro F1 {results[config_name]['test_macro_f1']:.4f}, leaderboard "
               f"{board['seconds']:.0f} s", flush=True)
     upright = score_test(project, data, run_name_of("train", [args.backbone], False), "upright", False, args,
-                         untouched=True)
+                         images=(data["upright_dir"], data["test_csv"], args.test))
+    for config_name in DAMAGED_CONFIGS if args.damaged else ():
+        config, r = CONFIGS[config_name], results[config_name]
+        damaged = score_test(project, data, r["run"], f"damaged_{config_name}", config.tta, args,
+                             canonicalize=config.canonicalize,
+                             images=(data["damaged_dir"], data["damaged_csv"], args.damaged))
+        r["damaged_test_macro_f1"] = damaged["test_macro_f1"]
+        print(f"{config_name}: damaged test macro F1 {damaged['test_macro_f1']:.4f}", flush=True)
     stack, sidecar = project.load_view_embeddings("train", args.backbone)
     canonical_accuracy = round(held_out_accuracy(stack, sidecar["views"], seed=args.seed), 4)
     plain_seconds = results["plain"]["leaderboard_seconds"]
@@ -181,10 +203,11 @@ def run_name_of(train_set: str, featurizers: list[str], validate_under: bool) ->
 
 
 def score_test(project: Project, data: dict, run_name: str, set_name: str, use_tta: bool, args,
-               untouched: bool = False, canonicalize: bool = False) -> dict:
-    """Predict the turned test images (or, ``untouched``, the same images upright) with the run's best model."""
-    image_dir = data["upright_dir"] if untouched else data["test_dir"]
-    test_set = read_image_set(image_dir, name=set_name, labels_csv=data["test_csv"], unlabelled=True)
+               canonicalize: bool = False, images: tuple | None = None) -> dict:
+    """Predict the turned test images (or ``images``: another folder, its CSV of IDs and their count:
+    the same images upright, or damaged) with the run's best model."""
+    image_dir, csv, expected = images or (data["test_dir"], data["test_csv"], args.test)
+    test_set = read_image_set(image_dir, name=set_name, labels_csv=csv, unlabelled=True)
     project.save_image_set(test_set)
     started = time.perf_counter()
     fitted = load_run_model(RunStore(project.run_dir(run_name)), "best")
@@ -193,7 +216,7 @@ def score_test(project: Project, data: dict, run_name: str, set_name: str, use_t
                          device=args.device, options=FeaturizeOptions(progress=not args.quiet), upright=canonicalizers)
     seconds = round(time.perf_counter() - started, 2)
     scored = prediction.to_frame().merge(data["truth"], on="ID", suffixes=("_pred", "_true"))
-    assert len(scored) == args.test, "every test image must be predicted exactly once"
+    assert len(scored) == expected, "every test image must be predicted exactly once"
     return {
         "test_macro_f1": round(float(f1_score(scored["target_true"], scored["target_pred"], average="macro")), 4),
         "test_accuracy": round(float((scored["target_true"] == scored["target_pred"]).mean()), 4),
@@ -239,12 +262,13 @@ def main(argv=None) -> int:
     }
     write_result(args.output, record)
     upright = test_transforms["upright_test_macro_f1_of_plain"]
-    print(f"{'configuration':<18} {'test F1':>8} {'vs upright':>10} {'CV':>7} {'CV shifted':>10} {'rows':>6} "
-          f"{'board s':>8} {'cost':>5}  best model")
+    print(f"{'configuration':<18} {'test F1':>8} {'vs upright':>10} {'damaged':>8} {'CV':>7} {'CV shifted':>10} "
+          f"{'rows':>6} {'board s':>8} {'cost':>5}  best model")
     for config, r in results.items():
         shifted = f"{r['cv_macro_f1_shifted']:.4f}" if r["cv_macro_f1_shifted"] is not None else ""
-        print(f"{config:<18} {r['test_macro_f1']:>8.4f} {r['test_f1_vs_upright']:>10.3f} {r['cv_macro_f1']:>7.4f} "
-              f"{shifted:>10} {r['training_rows']:>6} {r['leaderboard_seconds']:>8.0f} "
+        damaged = f"{r['damaged_test_macro_f1']:.4f}" if "damaged_test_macro_f1" in r else ""
+        print(f"{config:<18} {r['test_macro_f1']:>8.4f} {r['test_f1_vs_upright']:>10.3f} {damaged:>8} "
+              f"{r['cv_macro_f1']:>7.4f} {shifted:>10} {r['training_rows']:>6} {r['leaderboard_seconds']:>8.0f} "
               f"{r['leaderboard_cost_vs_plain']:>5.2f}  {r['model_label']} on {r['model_featurizer']}")
     print(f"upright test macro F1 of the plain model (same images, not turned): {upright:.4f}; canonicalizer "
           f"held-out accuracy (the chosen view is the upright one): {test_transforms['canonicalizer_held_out_accuracy']}")

@@ -335,3 +335,39 @@ def test_random_transforms_give_different_but_repeatable_copies():
         if transform.random:
             assert not np.array_equal(first, np.asarray(apply_tag(img, f"{name}#1"))), name
             assert not np.array_equal(first, np.asarray(apply_tag(img, f"{name}#0", seed=1))), name
+
+
+def test_kill_9_mid_featurize_then_rerun_gives_the_uninterrupted_embeddings(tmp_path):
+    """SIGKILL (no chance to clean up) loses at most the batch in flight: the rerun computes only the
+    rest, and its matrix equals a run that was never interrupted, bit for bit."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import write_image
+
+    for n in range(96):
+        write_image(tmp_path / "images" / f"c{n % 2}" / f"{n:03d}.png", seed=n, size=(40, 40))
+    command = [sys.executable, "-m", "pixelboard.cli", "featurize", "--images", str(tmp_path / "images"),
+               "--backbone", "efficientnet_lite0", "--random-weights", "--batch-size", "4", "--workers", "0",
+               "--device", "cpu", "--quiet"]
+    project = tmp_path / "project"
+    process = subprocess.Popen(command + ["--project", str(project)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None and len(list(project.glob("cache/*/shard-*.json"))) < 3:
+        time.sleep(0.02)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    committed = len(list(project.glob("cache/*/shard-*.json")))
+    assert committed >= 3 and not (project / "embeddings").exists(), "the kill should land mid-run"
+    resumed = subprocess.run(command + ["--project", str(project)], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{96 - 4 * committed:,} computed, {4 * committed:,} from cache" in resumed.stdout, resumed.stdout
+    fresh = subprocess.run(command + ["--project", str(tmp_path / "fresh")], capture_output=True, text=True)
+    assert fresh.returncode == 0, fresh.stderr
+    name = "efficientnet_lite0-random"
+    np.testing.assert_array_equal(Project(project).load_embeddings("train", name).matrix,
+                                  Project(tmp_path / "fresh").load_embeddings("train", name).matrix)
