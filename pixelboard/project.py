@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import re
 import sys
@@ -31,6 +32,8 @@ from pixelboard.errors import PixelboardError
 
 DEFAULT_PROJECT = "pixelboard-project"
 LOCK_TIMEOUT = 60.0  # seconds a second process waits for the project before it gives up
+
+log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}")
 
@@ -186,9 +189,9 @@ class Project:
 
         Two writers would each compact the cache under the other's feet and overwrite each other's
         leaderboard rows. The lock is an OS file lock (``filelock``), so a killed process never
-        leaves it held. A waiting process says once whom it waits for (``notify``, default stderr)
-        and stops after ``timeout`` seconds (default :data:`LOCK_TIMEOUT`) with a one-line error.
-        Re-entrant within one thread (nested commands, e.g. ``demo``).
+        leaves it held. A waiting process says once whom it waits for (``notify``, default: a logged
+        warning, shown on stderr) and stops after ``timeout`` seconds (default :data:`LOCK_TIMEOUT`)
+        with a one-line error. Re-entrant within one thread (nested commands, e.g. ``demo``).
         """
         timeout = LOCK_TIMEOUT if timeout is None else timeout
         self.root.mkdir(parents=True, exist_ok=True)
@@ -196,8 +199,8 @@ class Project:
         try:
             lock.acquire(timeout=0)
         except filelock.Timeout:
-            (notify or _to_stderr)(f"waiting for another pixelboard process using {self.root} "
-                                   f"({self._lock_holder()}) for up to {timeout:g} s ...")
+            (notify or log.warning)(f"waiting for another pixelboard process using {self.root} "
+                                    f"({self._lock_holder()}) for up to {timeout:g} s ...")
             try:
                 lock.acquire(timeout=timeout)
             except filelock.Timeout:
@@ -239,6 +242,3 @@ def _file_lock(path: Path) -> filelock.FileLock:
         _LOCKS[key] = filelock.FileLock(key)
     return _LOCKS[key]
 
-
-def _to_stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)

@@ -48,7 +48,7 @@ def test_cli_interrupt_says_the_work_is_kept(tmp_path, class_folder, monkeypatch
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("pixelboard.commands.featurize_cmd.featurize_set", interrupted)
+    monkeypatch.setattr("pixelboard.featurizers.pipeline.featurize_set", interrupted)
     result = featurize_cli("--images", class_folder, "--project", tmp_path / "p", "--backbone", "grayscale20")
     assert result.exit_code == 130 and "run the same command again to resume" in result.stderr
     assert "Traceback" not in result.output
@@ -105,3 +105,13 @@ def test_real_fashion_mnist_embeddings_separate_the_classes(tmp_path):
     model = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000))
     accuracy = cross_val_score(model, X, y, cv=folds).mean()
     assert accuracy > 0.6, f"3-fold accuracy {accuracy:.2f} on 10 classes"
+
+
+def test_pruned_and_input_size_options_name_their_embeddings(tmp_path, class_folder):
+    from conftest import featurize_cli
+
+    result = featurize_cli("--images", class_folder, "--project", tmp_path / "p", "--backbone",
+                           "efficientnet_lite0,grayscale20", "--random-weights", "--pruned", "--input-size", "64")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "p" / "embeddings" / "train").glob("*.npy")) == [
+        "efficientnet_lite0-64px-random-pruned.npy", "grayscale20.npy"]

@@ -1,23 +1,27 @@
-"""Options and error handling shared by every command."""
+"""Options, logging and error handling shared by every command.
+
+Start-up matters (``pixelboard --help`` should answer at once): this module and the command modules
+import only click and the light ``pixelboard.api`` / ``pixelboard.logs`` at import time.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
+import inspect
+import logging
 import sys
+from typing import Iterator
 
 import click
 
-from pixelboard.atomic import WriteError
+from pixelboard.api import DEFAULT_BACKBONES as _BACKBONES
+from pixelboard.api import DEFAULT_PROJECT, split_list  # noqa: F401  (split_list: used by the benchmarks)
 from pixelboard.errors import PixelboardError
-from pixelboard.project import DEFAULT_PROJECT, check_name
+from pixelboard.logs import ROOT
 
-DEFAULT_BACKBONES = "efficientnet_lite0,grayscale20"
-
-
-def split_list(text: str | None) -> list[str]:
-    """``"a, b,,c"`` -> ``["a", "b", "c"]``: the comma-separated lists of the command-line options."""
-    return [part.strip() for part in (text or "").split(",") if part.strip()]
+DEFAULT_BACKBONES = ",".join(_BACKBONES)
 
 
 def friendly_errors(command):
@@ -44,6 +48,8 @@ def os_error_message(exc: OSError) -> str:
     if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
         return (f"the disk is full (writing {where}): free some space and run the same command again; "
                 "finished work is kept")
+    from pixelboard.atomic import WriteError
+
     verb = "cannot write" if isinstance(exc, WriteError) else "cannot access"
     cause = exc.strerror or str(exc) or type(exc).__name__
     return f"{verb} {where}: {cause}" + (f" (errno {exc.errno})" if exc.errno is not None else "")
@@ -51,6 +57,8 @@ def os_error_message(exc: OSError) -> str:
 
 def name_callback(ctx: click.Context, param: click.Parameter, value):
     """Click callback for options that name a set or a run: one plain name (see ``project.check_name``)."""
+    from pixelboard.project import check_name
+
     if value is None:
         return None
     try:
@@ -97,4 +105,78 @@ def prediction_image_options(command):
         click.option("--id-column", default="ID", show_default=True, help="ID column of --labels and the submission."),
         click.option("--target-column", default="target", show_default=True,
                      help="Name of the label column in the submission."),
+    ])
+
+
+# --- logging: -v/--verbose and --quiet on every command ----------------------------------------------------
+class ConsoleHandler(logging.Handler):
+    """The terminal side of the ``pixelboard`` logger.
+
+    Lines marked for the user (``logs.SAY``) are the command's own output: INFO on standard output,
+    warnings on standard error, as plain text. Other warnings and errors go to standard error as they
+    are; the library's INFO and DEBUG records only with ``-v`` / ``-vv``. Writes through click at
+    emit time, so it follows whatever streams the command runs with (CliRunner's included).
+    """
+
+    def __init__(self, verbosity: int):
+        super().__init__(logging.DEBUG)
+        self.verbosity = verbosity  # -1 --quiet, 0 default, 1 -v, 2 -vv
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+            if getattr(record, "say", False):
+                click.echo(message, err=record.levelno >= logging.WARNING)
+            elif record.levelno >= logging.WARNING:
+                click.echo(message, err=True)
+            elif self.verbosity >= (1 if record.levelno >= logging.INFO else 2):
+                click.echo(f"[{record.levelname.lower()}] {record.name}: {message}", err=True)
+        except Exception:  # noqa: BLE001
+            self.handleError(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802
+        """A closed terminal (a pipe into `head`) must not add a logging traceback to the run: drop the line."""
+
+
+@contextlib.contextmanager
+def console_logging(verbose: int = 0, quiet: bool = False) -> Iterator[None]:
+    """Route the ``pixelboard`` logger to the terminal while a command runs, then put it back as it was
+    (commands also run inside other code: ``demo``, tests, notebooks). Run logs add their file
+    handlers on top (``pixelboard.logs``)."""
+    logger = logging.getLogger(ROOT)
+    saved = logger.level, logger.propagate, list(logger.handlers)
+    for handler in saved[2]:
+        if isinstance(handler, ConsoleHandler):  # a nested command (demo) replaces its caller's settings
+            logger.removeHandler(handler)
+    logger.addHandler(ConsoleHandler(-1 if quiet else min(verbose, 2)))
+    logger.setLevel(logging.DEBUG if verbose >= 2 else logging.INFO)
+    logger.propagate = False  # the command owns the terminal: no second copy through the root logger
+    try:
+        yield
+    finally:
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+        for handler in saved[2]:
+            logger.addHandler(handler)
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
+
+
+def logging_options(command):
+    """Add ``-v/--verbose`` and ``--quiet`` to a command and set up its logging before it runs.
+
+    ``--quiet`` means no progress bars (and no ``-v`` output); the command receives ``quiet`` and
+    ``verbose`` when its function takes them.
+    """
+    wanted = inspect.signature(command).parameters
+
+    @functools.wraps(command)
+    def wrapper(*args, verbose: int = 0, quiet: bool = False, **kwargs):
+        kwargs.update({k: v for k, v in (("verbose", verbose), ("quiet", quiet)) if k in wanted})
+        with console_logging(verbose, quiet):
+            return command(*args, **kwargs)
+
+    return _apply(wrapper, [
+        click.option("-v", "--verbose", count=True, help="Show the library's log on stderr (-vv: debug)."),
+        click.option("--quiet", is_flag=True, help="No progress bars."),
     ])

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from pixelboard.commands.common import friendly_errors
+from pixelboard.commands.common import friendly_errors, logging_options
 from pixelboard.commands.deploy_cmd import deploy
 from pixelboard.commands.featurize_cmd import featurize
 from pixelboard.commands.leaderboard_cmd import leaderboard
@@ -18,10 +18,10 @@ from pixelboard.commands.predict_cmd import predict
               help="Folder for the sample images, the project and the submission.")
 @click.option("--jobs", default=None, type=click.IntRange(1), help="Parallel fold fits [default: one per core].")
 @click.option("--blueprints", default=None, help="Comma-separated blueprints [default: the default set].")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.pass_context
+@logging_options
 @friendly_errors
-def demo(ctx, out, jobs, blueprints, quiet):
+def demo(ctx, out, jobs, blueprints, verbose, quiet):
     """Write the bundled 800-image sample as a competition folder, then featurize -> leaderboard -> deploy -> predict."""
     from pixelboard.datasets.sample import write_competition_folder
     from pixelboard.leaderboard.metrics import get_metric
@@ -31,15 +31,15 @@ def demo(ctx, out, jobs, blueprints, quiet):
     click.echo(f"== sample written to {root} (train/, test/, train.csv, test.csv, meta.csv)")
     click.echo("== 1/4 featurize (bundled EfficientNet-Lite0 weights + grayscale20 baseline)")
     ctx.invoke(featurize, images=str(root / "train"), labels_csv=str(root / "train.csv"),
-               meta_csv=str(root / "meta.csv"), project_dir=project, quiet=quiet)
+               meta_csv=str(root / "meta.csv"), project_dir=project, verbose=verbose, quiet=quiet)
     click.echo("== 2/4 leaderboard")
-    ctx.invoke(leaderboard, project_dir=project, jobs=jobs, blueprints=blueprints, quiet=quiet)
+    ctx.invoke(leaderboard, project_dir=project, jobs=jobs, blueprints=blueprints, verbose=verbose, quiet=quiet)
     click.echo("== 3/4 deploy: refit the recommended model on 100% of the training images")
-    ctx.invoke(deploy, project_dir=project, jobs=jobs)
+    ctx.invoke(deploy, project_dir=project, jobs=jobs, verbose=verbose, quiet=quiet)
     click.echo("== 4/4 predict the test images")
     submission = root / "submission.csv"
     ctx.invoke(predict, images=str(root / "test"), labels_csv=str(root / "test.csv"), project_dir=project,
-               out=str(submission), quiet=quiet)
+               out=str(submission), verbose=verbose, quiet=quiet)
     score = score_submission(submission, root / "test_labels.csv", get_metric("macro_f1"))
     click.echo(f"test-set Macro F1 of the submission (labels kept aside in test_labels.csv): {score:.4f}")
     click.echo(f"leaderboard table: {Path(project) / 'leaderboard' / 'leaderboard.html'}")

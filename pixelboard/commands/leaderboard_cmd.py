@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 import click
 
-from pixelboard.commands.common import friendly_errors, name_callback, project_option, split_list
+from pixelboard.api import DEFAULT_BLENDERS, TABLE_FORMATS, Project
+from pixelboard.commands.common import friendly_errors, logging_options, name_callback, project_option
 
 
 def run_option(command, help="Run directory inside the project (one partition per run)."):
@@ -29,49 +28,36 @@ def run_option(command, help="Run directory inside the project (one partition pe
 @click.option("--blueprints", default=None, help="Comma-separated blueprints [default: the default set; "
               "see `pixelboard list blueprints`].")
 @click.option("--featurizers", default=None, help="Comma-separated embeddings to use [default: all of the set].")
-@click.option("--blenders", default="avg,glm,greedy", show_default=True,
+@click.option("--blenders", default=",".join(DEFAULT_BLENDERS), show_default=True,
               help="Blenders to fit on out-of-fold probabilities ('' for none).")
 @click.option("--validate-under", default=None,
               help="Also score validation and holdout images under these views (dihedral, or e.g. "
               "rot90,rot180,rot270,hflip), one drawn per image, and rank by that score; needs `featurize --views`.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@logging_options
 @friendly_errors
 def leaderboard(project_dir, run, set_name, metric, holdout_fraction, folds, seed, jobs, blueprints, featurizers,
                 blenders, validate_under, quiet):
     """Fit every blueprint on every featurizer, blend the best, rank and write the tables."""
-    from pixelboard.featurizers.augment import parse_transforms
-    from pixelboard.leaderboard.runner import LeaderboardOptions, run_leaderboard
-    from pixelboard.leaderboard.table import render_text, to_frame
-    from pixelboard.project import Project
-
-    options = LeaderboardOptions(run=run, set_name=set_name, metric=metric, holdout_fraction=holdout_fraction,
-                                 folds=folds, seed=seed, jobs=jobs or os.cpu_count() or 1, blueprints=split_list(blueprints),
-                                 featurizers=split_list(featurizers), blenders=split_list(blenders),
-                                 validate_under=parse_transforms(validate_under), progress=not quiet)
-    project = Project(project_dir)
-    with project.lock():  # one writer: two leaderboards would overwrite each other's rows and ids
-        result = run_leaderboard(project, options)
-    click.echo(render_text(to_frame(result.rows, metric), metric))
-    click.echo(f"{result.n_fitted} new model(s) fitted in {result.seconds:.1f} s; tables: "
-               + ", ".join(str(p) for p in result.tables.values()))
+    board = Project(project_dir).leaderboard(
+        run=run, set_name=set_name, metric=metric, holdout_fraction=holdout_fraction, folds=folds, seed=seed,
+        jobs=jobs, blueprints=blueprints, featurizers=featurizers, blenders=blenders, validate_under=validate_under,
+        progress=not quiet)
+    click.echo(board.render("text"))
+    click.echo(f"{board.n_fitted} new model(s) fitted in {board.seconds:.1f} s; tables: "
+               + ", ".join(str(p) for p in board.tables.values()))
 
 
 @click.command()
 @project_option
 @run_option
-@click.option("--format", "fmt", type=click.Choice(["csv", "md", "html", "json"]), default="html", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(TABLE_FORMATS), default="html", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Output file [default: standard output].")
+@logging_options
 @friendly_errors
 def export(project_dir, run, fmt, out):
     """Regenerate the leaderboard table as CSV, Markdown, HTML or JSON."""
-    from pixelboard import atomic
-    from pixelboard.leaderboard.export import load_ranked, render
-    from pixelboard.project import Project
-
-    rows, metric = load_ranked(Project(project_dir).run_dir(run))
-    text = render(rows, metric, fmt)
+    text = Project(project_dir).report(fmt, out, run=run)
     if out:
-        atomic.write_text(out, text)
         click.echo(f"wrote {out}")
     else:
         click.echo(text, nl=False)

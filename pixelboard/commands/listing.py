@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import click
 
-from pixelboard.commands.common import friendly_errors
+from pixelboard.commands.common import friendly_errors, logging_options
 
 
 @click.command("list")
 @click.argument("what", type=click.Choice(["backbones", "blueprints"]))
+@logging_options
 @friendly_errors
 def list_command(what):
     """List registered backbones (featurizers) or blueprints (models)."""

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from pixelboard.commands.common import friendly_errors, name_callback, project_option
+from pixelboard.api import Project
+from pixelboard.commands.common import friendly_errors, logging_options, name_callback, project_option
 
 
 @click.command()
@@ -17,16 +18,12 @@ from pixelboard.commands.common import friendly_errors, name_callback, project_o
 @click.option("--top", default=10, show_default=True, type=click.IntRange(1), help="Test images to list.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the folds and of the drawn views.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Also write the report as JSON.")
+@logging_options
 @friendly_errors
 def shift(project_dir, train_set, test_set, featurizer, top, seed, out):
     """Adversarial validation: ROC AUC of telling test from training embeddings, and what explains it."""
-    from dataclasses import asdict
-
-    from pixelboard import atomic
-    from pixelboard.adversarial import check_shift
-    from pixelboard.project import Project
-
-    report = check_shift(Project(project_dir), train_set, test_set, featurizer, seed=seed, top=top)
+    report = Project(project_dir).shift(train=train_set, test=test_set, featurizer=featurizer, top=top, seed=seed,
+                                        out=out)
     verdict = "shifted" if report.shifted else "alike"
     click.echo(f"{report.featurizer}: {report.n_train:,} training vs {report.n_test:,} test images; "
                f"train-vs-test ROC AUC {report.auc:.3f} ({verdict}; 0.5 = indistinguishable)")
@@ -38,5 +35,4 @@ def shift(project_dir, train_set, test_set, featurizer, top, seed, out):
     click.echo("test images least like training: " + ", ".join(f"{i} ({p:.2f})" for i, p in report.least_like_training))
     click.echo(f"advice: {report.advice()}")
     if out:
-        atomic.write_json(out, {**asdict(report), "shifted": report.shifted, "advice": report.advice()})
         click.echo(f"wrote {out}")

@@ -34,6 +34,22 @@ def _a():
     return albumentations
 
 
+def _keeping_torch_threads(fn: Callable) -> Callable:
+    """Run ``fn`` and restore torch's thread count: importing and running OpenCV-based augmentations
+    changed it (measured: set to 1, back at 2 after Augraphy), and a fit's or an embedding's numbers
+    depend on its thread count."""
+    def wrapped(img, rng):
+        import torch
+
+        threads = torch.get_num_threads()
+        try:
+            return fn(img, rng)
+        finally:
+            if torch.get_num_threads() != threads:
+                torch.set_num_threads(threads)
+    return wrapped
+
+
 def _seed(rng: np.random.Generator) -> int:
     return int(rng.integers(0, 2**31 - 1))
 
@@ -44,6 +60,7 @@ def _albumentations(build: Callable[[Image.Image], object]) -> Callable:
     A fresh Compose per call with its own seed: the draw depends only on (seed, tag, image), never on
     how many images a worker processed before.
     """
+    @_keeping_torch_threads
     def fn(img, rng):
         import albumentations as A
 
@@ -57,6 +74,7 @@ def _augraphy(name: str) -> Callable:
     """``fn(image, rng)`` running Augraphy's ``name`` (document ink and paper effects, which
     Albumentations lacks). Augraphy draws from Python's and NumPy's global generators and takes no
     seed, so both are seeded from rng right before the call; decoding workers are their own processes."""
+    @_keeping_torch_threads
     def fn(img, rng):
         import random
 

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
 
 from pixelboard.errors import PixelboardError
 
@@ -140,6 +139,8 @@ def log_loss(y_true: np.ndarray, proba: np.ndarray) -> float:
 
 @register_metric("roc_auc", "AUC", greater_is_better=True)
 def roc_auc(y_true: np.ndarray, proba: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score  # here: `pixelboard export` starts without sklearn
+
     present = np.unique(y_true)
     if present.size < 2:
         return math.nan

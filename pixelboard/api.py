@@ -1,0 +1,385 @@
+"""The Python API: the command line's workflow as methods of a :class:`Project`, same defaults, same errors.
+
+    import pixelboard
+
+    project = pixelboard.Project("pixelboard-project")
+    project.featurize(images="data/train", labels="data/train.csv", backbones=["efficientnet_lite0", "grayscale20"])
+    board = project.leaderboard(metric="macro_f1")      # -> Leaderboard: .frame, .rows, .best, .directory
+    project.deploy()                                    # refit the recommended model on 100% of the images
+    submission = project.predict(images="data/test", labels="data/test.csv")   # -> pandas.DataFrame
+
+Each method is a thin call into the library function the matching ``pixelboard`` command uses
+(``featurize_set``, ``run_leaderboard``, ``deploy``, ``predict``, ``export_bundle``, ``check_shift``);
+the commands in ``pixelboard/commands/`` call these methods. A bad input raises
+:class:`~pixelboard.errors.PixelboardError` with the one-line message the command line prints.
+Lists may be given as Python lists or as the command line's comma-separated text.
+
+This module imports nothing heavy at import time (the command line's start-up depends on it): each
+method imports the library parts it uses.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Union
+
+from pixelboard.errors import PixelboardError
+from pixelboard.logs import SAY, run_log
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from pixelboard.adversarial import ShiftReport
+    from pixelboard.deploy import DeployResult
+    from pixelboard.featurizers.pipeline import FeaturizeResult
+    from pixelboard.fitted import FittedModel
+    from pixelboard.predict import Prediction
+    from pixelboard.project import Project as ProjectFiles
+
+log = logging.getLogger(__name__)
+
+# The defaults of the command line and of this API. Copies of library constants, kept here so that
+# neither `import pixelboard` nor `pixelboard --help` imports torch or pandas; tests/test_api.py pins
+# each to its source.
+DEFAULT_PROJECT = "pixelboard-project"  # pixelboard.project.DEFAULT_PROJECT
+DEFAULT_BACKBONES = ("efficientnet_lite0", "grayscale20")
+DEFAULT_BLENDERS = ("avg", "glm", "greedy")  # pixelboard.leaderboard.runner.LeaderboardOptions
+RESIZE_MODES = ("squash", "pad", "crop")  # pixelboard.featurizers.base.RESIZE_MODES
+DEFAULT_MAX_PIXELS = 250_000_000  # pixelboard.datasets.images.DEFAULT_MAX_PIXELS
+TABLE_FORMATS = ("csv", "md", "html", "json")  # pixelboard.leaderboard.export.FORMATS
+
+Names = Union[str, Sequence[str], None]  # ["a", "b"] or the command line's "a,b"
+
+
+def split_list(value: str | Sequence[str] | None) -> list[str]:
+    """``"a, b,,c"`` or ``["a", "b", "c"]`` -> ``["a", "b", "c"]``: the list options, in either form."""
+    parts = value.split(",") if isinstance(value, str) else list(value or [])
+    return [str(part).strip() for part in parts if str(part).strip()]
+
+
+def _at_least(value, minimum, name: str):
+    """The command line's ``IntRange`` checks, for API callers (the command line checks first)."""
+    if value is not None and value < minimum:
+        raise PixelboardError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _one_of(value: str, choices: Sequence[str], name: str) -> str:
+    if value not in choices:
+        raise PixelboardError(f"unknown {name} {value!r}; choose from {', '.join(choices)}")
+    return value
+
+
+def _jobs(jobs: int | None) -> int:
+    return _at_least(jobs, 1, "jobs") or os.cpu_count() or 1
+
+
+@dataclass
+class Leaderboard:
+    """A ranked leaderboard run: ``rows`` (best first, as stored), ``frame`` (the table), ``best``."""
+
+    rows: list[dict]  # each row's result.json: id, label, featurizer, scores, members, ...
+    metric: str
+    directory: Path  # the run directory: config.json, partition/, models/, leaderboard.*
+    n_fitted: int = 0  # models fitted by this call (0 when everything was reused)
+    seconds: float = 0.0
+    tables: dict[str, Path] = field(default_factory=dict)  # format -> leaderboard.<format>
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The ranked table as a DataFrame (Rank, Model ID, Blueprint, Featurizer, scores, timings)."""
+        from pixelboard.leaderboard.table import to_frame
+
+        return to_frame(self.rows, self.metric)
+
+    @property
+    def best(self) -> dict:
+        """The recommended model's row (rank 1: best Cross Validation, never chosen on Holdout)."""
+        return self.rows[0]
+
+    def render(self, format: str = "text") -> str:
+        """The table as ``text`` (the console's), ``csv``, ``md``, ``html`` or ``json``."""
+        if format == "text":
+            from pixelboard.leaderboard.table import render_text
+
+            return render_text(self.frame, self.metric)
+        from pixelboard.leaderboard.export import render
+
+        return render(self.rows, self.metric, _one_of(format, TABLE_FORMATS, "format"))
+
+    def __str__(self) -> str:
+        return self.render("text")
+
+    def _repr_html_(self) -> str:  # notebooks show the table
+        return self.frame.to_html(index=False)
+
+
+class Project:
+    """A pixelboard project directory and the workflow on it: featurize -> leaderboard -> deploy -> predict.
+
+    ``files`` is the library's :class:`pixelboard.project.Project` (manifests, embeddings, runs, the
+    project lock) for anything below the workflow.
+    """
+
+    def __init__(self, path: str | os.PathLike = DEFAULT_PROJECT):
+        self.path = Path(path).expanduser()
+
+    def __repr__(self) -> str:
+        return f"pixelboard.Project({str(self.path)!r})"
+
+    @property
+    def files(self) -> ProjectFiles:
+        from pixelboard.project import Project as ProjectFiles
+
+        return ProjectFiles(self.path)
+
+    # --- featurize ------------------------------------------------------------------------------------
+    def featurize(self, images: str | os.PathLike, labels: str | os.PathLike | None = None, *,
+                  meta: str | os.PathLike | None = None, id_column: str = "ID", target_column: str = "target",
+                  group_column: str | None = None, unlabelled: bool = False, set_name: str | None = None,
+                  backbones: Names = DEFAULT_BACKBONES, levels: Names = None, resize: str = "squash",
+                  weights: str | os.PathLike | None = None, random_weights: bool = False, device: str = "auto",
+                  batch_size: int = 32, workers: int | None = None, amp: bool = True, augment: Names = None,
+                  augment_copies: int = 1, views: Names = None, pools: Names = ("mean",), seed: int = 0,
+                  skip_bad_images: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS, pruned: bool = False,
+                  input_size: int | None = None, progress: bool = True) -> list[FeaturizeResult]:
+        """Embed every image with each backbone (``pixelboard featurize``); cached, incremental, resumable.
+
+        ``images`` is a folder with one sub-folder per class, or the images named by the ``labels``
+        CSV. The set is called ``set_name`` (default ``train`` when labelled, else ``test``). Returns
+        one result per backbone (rows computed and cached, timings, the matrix path). The run's log
+        goes to ``embeddings/<set>/featurize.log``.
+        """
+        from pixelboard.datasets import read_image_set
+        from pixelboard.featurizers import create_featurizer, get_featurizer_entry, list_featurizers
+        from pixelboard.featurizers.augment import parse_transforms
+        from pixelboard.featurizers.pipeline import FeaturizeOptions, featurize_set
+        from pixelboard.featurizers.views import check_pool
+        from pixelboard.project import check_name
+
+        names = split_list(backbones)
+        if not names:
+            raise PixelboardError(f"no backbone given; choose from {', '.join(list_featurizers())} (--backbone)")
+        for name in names:
+            get_featurizer_entry(name)  # unknown names fail before any work
+        if set_name is not None:
+            check_name(set_name, "--set")
+        _one_of(resize, RESIZE_MODES, "resize mode")
+        for value, minimum, name in ((batch_size, 1, "batch_size"), (workers, 0, "workers"),
+                                     (augment_copies, 1, "augment_copies"), (max_pixels, 1, "max_pixels")):
+            _at_least(value, minimum, name)
+        image_set = read_image_set(images, name=set_name or "pending", labels_csv=labels, id_column=id_column,
+                                   target_column=target_column, group_column=group_column, meta_csv=meta,
+                                   unlabelled=unlabelled)
+        image_set.name = set_name or ("train" if image_set.labelled else "test")
+        if augment and not image_set.labelled:
+            raise PixelboardError("--augment applies to labelled training images; use `predict --tta` for test images")
+        options = FeaturizeOptions(batch_size=batch_size, workers=workers, augment=parse_transforms(_text(augment)),
+                                   augment_copies=augment_copies, views=parse_transforms(_text(views)),
+                                   pools=[check_pool(p) for p in split_list(pools)], seed=seed,
+                                   skip_bad_images=skip_bad_images, max_pixels=max_pixels, progress=progress)
+        files = self.files
+        results = []
+        with files.lock():  # one writer: a second featurize would compact the cache under this one's feet
+            with run_log(files.root / "embeddings" / image_set.name / "featurize.log",
+                         f"featurize {image_set.name}: {', '.join(names)} on {image_set.image_dir}"):
+                log.info("options: %s", options)
+                files.save_image_set(image_set)
+                log.info(f"{image_set.name}: {len(image_set.ids):,} images in {image_set.image_dir}"
+                         + (f", {len(set(map(str, image_set.labels)))} classes" if image_set.labelled
+                            else ", unlabelled"), extra=SAY)
+                for name in names:
+                    # CNN-only options reach the backbones that take them: the grayscale baseline takes neither.
+                    accepted = inspect.signature(get_featurizer_entry(name).factory).parameters
+                    cnn_options = {k: v for k, v in (("pruned", pruned), ("input_size", input_size))
+                                   if v and k in accepted}
+                    featurizer = create_featurizer(name, levels=split_list(levels) or None, resize=resize,
+                                                   device=device, weights=weights, random_weights=random_weights,
+                                                   amp=amp, **cnn_options)
+                    result = featurize_set(files, image_set, featurizer, options)
+                    for bad in result.skipped:
+                        log.warning(f"skipped {bad['file']}: {bad['reason']}", extra=SAY)
+                    if result.skipped:  # later backbones and the leaderboard see the same, readable images
+                        image_set = image_set.without_files({bad["file"] for bad in result.skipped})
+                        files.save_image_set(image_set)
+                    log.info(result.summary, extra=SAY)
+                    results.append(result)
+        return results
+
+    # --- leaderboard ----------------------------------------------------------------------------------
+    def leaderboard(self, *, run: str = "leaderboard", set_name: str = "train", metric: str = "macro_f1",
+                    holdout_fraction: float = 0.2, folds: int = 5, seed: int = 0, jobs: int | None = None,
+                    blueprints: Names = None, featurizers: Names = None, blenders: Names = DEFAULT_BLENDERS,
+                    validate_under: Names = None, progress: bool = True) -> Leaderboard:
+        """Fit every blueprint on every featurizer, blend the best, rank (``pixelboard leaderboard``).
+
+        Finished rows are reused, so calling it again fits only what is new. ``blueprints`` and
+        ``featurizers`` default to the default set and every featurizer of ``set_name``; ``jobs``
+        to one process per core. The run's log goes to ``<run>/run.log``.
+        """
+        from pixelboard.featurizers.augment import parse_transforms
+        from pixelboard.leaderboard.runner import LeaderboardOptions, run_leaderboard
+
+        if not 0 <= holdout_fraction <= 0.5:
+            raise PixelboardError(f"holdout_fraction must be between 0 and 0.5, got {holdout_fraction}")
+        _at_least(folds, 2, "folds")
+        options = LeaderboardOptions(run=run, set_name=set_name, metric=metric, holdout_fraction=holdout_fraction,
+                                     folds=folds, seed=seed, jobs=_jobs(jobs), blueprints=split_list(blueprints),
+                                     featurizers=split_list(featurizers), blenders=split_list(blenders),
+                                     validate_under=parse_transforms(_text(validate_under)), progress=progress)
+        files = self.files
+        with files.lock():  # one writer: two leaderboards would overwrite each other's rows and ids
+            with run_log(files.run_dir(run) / "run.log", f"leaderboard {run} on set {set_name}") as run_file:
+                log.info("options: %s", options)
+                result = run_leaderboard(files, options)
+                board = Leaderboard(result.rows, metric, result.directory, result.n_fitted, result.seconds,
+                                    result.tables)
+                log.info("%d new model(s) fitted in %.1f s; tables in %s", result.n_fitted, result.seconds,
+                         result.directory)
+                run_file.note("ranking:\n" + board.render("text"))
+        return board
+
+    def load_leaderboard(self, run: str = "leaderboard") -> Leaderboard:
+        """The last leaderboard of ``run`` as it was saved (nothing is fitted)."""
+        from pixelboard.leaderboard.export import load_ranked
+
+        directory = self.files.run_dir(run)
+        rows, metric = load_ranked(directory)
+        return Leaderboard(rows, metric, directory)
+
+    def report(self, format: str = "html", out: str | os.PathLike | None = None, *, run: str = "leaderboard") -> str:
+        """The last leaderboard as ``csv``, ``md``, ``html`` or ``json`` (``pixelboard export``); also
+        written to ``out`` when given."""
+        from pixelboard import atomic
+
+        text = self.load_leaderboard(run).render(_one_of(format, TABLE_FORMATS, "format"))
+        if out:
+            atomic.write_text(out, text)
+        return text
+
+    # --- deploy, models, bundles ----------------------------------------------------------------------
+    def deploy(self, *, run: str = "leaderboard", model: str = "best", jobs: int | None = None) -> DeployResult:
+        """Refit a leaderboard model (a blend: each member) on 100% of the labelled images (``pixelboard
+        deploy``); ``predict`` then uses it. ``model``: ``best``, ``blend`` or a model id."""
+        from pixelboard.deploy import deploy
+
+        files = self.files
+        with files.lock():
+            result = deploy(files, run=run, model=model, jobs=_jobs(jobs))
+        log.info("deployed %s (%s): refitted on %d images in %.1f s", result.model.model_id, result.model.label,
+                 result.n_images, result.seconds)
+        return result
+
+    def load_model(self, *, run: str = "leaderboard", model: str | None = None) -> FittedModel:
+        """The fitted model ``predict`` would use: the deployed one, else ``best``; or ``best``, ``blend``,
+        a model id."""
+        from pixelboard.leaderboard.store import RunStore
+        from pixelboard.predict import load_run_model
+
+        return load_run_model(RunStore(self.files.run_dir(run)), model)
+
+    def export_model(self, out: str | os.PathLike = "model.pbz", *, run: str = "leaderboard",
+                     model: str | FittedModel | None = None) -> Path:
+        """Write one portable file for ``predict(bundle=...)`` anywhere (``pixelboard export-model``).
+
+        ``model`` names a row like :meth:`load_model`, or is a model it returned.
+        """
+        from pixelboard.bundle import export_bundle
+
+        fitted = model if model is not None and not isinstance(model, str) else self.load_model(run=run, model=model)
+        return export_bundle(fitted, out, source={"project": str(self.path.resolve()), "run": run})
+
+    # --- predict --------------------------------------------------------------------------------------
+    def predict(self, images: str | os.PathLike, labels: str | os.PathLike | None = None, *,
+                id_column: str = "ID", target_column: str = "target", probabilities: bool = False,
+                out: str | os.PathLike | None = None, **options) -> pd.DataFrame:
+        """Predict images: the submission as a DataFrame (``pixelboard predict``), also written to ``out``.
+
+        ``id_column`` + ``target_column`` (the label), or one column per class with ``probabilities``.
+        The other options are those of :meth:`predict_images`.
+        """
+        from pixelboard import atomic
+
+        prediction = self.predict_images(images, labels, id_column=id_column, target_column=target_column,
+                                         **options)
+        frame = prediction.to_frame(probabilities, id_column=id_column, target_column=target_column)
+        if out:
+            atomic.write_text(out, frame.to_csv(index=False))
+        return frame
+
+    def predict_images(self, images: str | os.PathLike, labels: str | os.PathLike | None = None, *,
+                       id_column: str = "ID", target_column: str = "target", run: str = "leaderboard",
+                       bundle: str | os.PathLike | None = None, set_name: str = "test", model: str | None = None,
+                       tta: Names = None, upright: bool = False, skip_bad_images: bool = False,
+                       device: str = "auto", batch_size: int = 32, workers: int | None = None,
+                       progress: bool = True) -> Prediction:
+        """Predict ``images`` (a folder, or the images the ``labels`` CSV names, in its order) with the
+        deployed model, a row of ``run`` (``model``) or a ``bundle``; returns the library's
+        :class:`~pixelboard.predict.Prediction` (ids, probabilities, classes, the model, skipped files)."""
+        from pixelboard.bundle import load_bundle
+        from pixelboard.datasets import read_image_set
+        from pixelboard.featurizers.augment import parse_transforms
+        from pixelboard.featurizers.pipeline import FeaturizeOptions
+        from pixelboard.leaderboard.store import RunStore
+        from pixelboard.predict import predict, upright_canonicalizers
+
+        if bundle and model:
+            raise PixelboardError("--model chooses a row of a run; a --bundle holds one model already")
+        if bundle and upright:
+            raise PixelboardError("--upright learns from the training images' views, which a bundle does not hold; "
+                                  "predict from the project instead")
+        _at_least(batch_size, 1, "batch_size")
+        _at_least(workers, 0, "workers")
+        tta_names = parse_transforms(_text(tta))
+        files = self.files
+        with files.lock():  # predict writes the test set's manifest, cache rows and embeddings
+            _check_not_labelled(files, set_name)
+            fitted = load_bundle(bundle) if bundle else self.load_model(run=run, model=model)
+            # Test images are predicted, never trained on: any target column in the CSV is ignored.
+            image_set = read_image_set(images, name=set_name, labels_csv=labels, id_column=id_column,
+                                       target_column=target_column, unlabelled=True)
+            files.save_image_set(image_set)
+            options = FeaturizeOptions(batch_size=batch_size, workers=workers, skip_bad_images=skip_bad_images,
+                                       progress=progress)
+            canonicalizers = None
+            if upright:
+                train_set = RunStore(files.run_dir(run)).config()["options"]["set_name"]
+                canonicalizers = upright_canonicalizers(files, fitted, train_set)
+            prediction = predict(files, image_set, fitted, tta=tta_names, options=options, device=device,
+                                 upright=canonicalizers)
+        log.info("predicted %d images with %s (%s; %s)", len(prediction.ids), fitted.model_id, fitted.label,
+                 fitted.trained_on)
+        return prediction
+
+    # --- shift ----------------------------------------------------------------------------------------
+    def shift(self, *, train: str = "train", test: str = "test", featurizer: str | None = None, top: int = 10,
+              seed: int = 0, out: str | os.PathLike | None = None) -> ShiftReport:
+        """Adversarial validation (``pixelboard shift``): how well training and test embeddings can be told
+        apart (ROC AUC, 0.5 = alike) and which view hypothesis explains the difference; the report is
+        also written to ``out`` as JSON when given."""
+        from dataclasses import asdict
+
+        from pixelboard import atomic
+        from pixelboard.adversarial import check_shift
+
+        report = check_shift(self.files, train, test, featurizer, seed=seed, top=_at_least(top, 1, "top"))
+        if out:
+            atomic.write_json(out, {**asdict(report), "shifted": report.shifted, "advice": report.advice()})
+        return report
+
+
+def _text(value: str | Sequence[str] | None) -> str | None:
+    """Transform lists in the parsers' comma-separated form."""
+    return ",".join(split_list(value)) or None
+
+
+def _check_not_labelled(files: ProjectFiles, set_name: str) -> None:
+    """Predicting under the name of a labelled set would overwrite the manifest its runs were fitted on."""
+    if files.dataset_path(set_name).is_file() and files.load_image_set(set_name).labelled:
+        raise PixelboardError(f"set {set_name!r} is a labelled training set of {files.root}; predicting under "
+                              "its name would replace it — choose another --set (default: test)")
