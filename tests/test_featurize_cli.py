@@ -65,6 +65,7 @@ def test_list_backbones():
     assert "highest 1280" in listed["efficientnet_lite0"] and "low 40" in listed["efficientnet_lite0"]
     assert "20x20" in listed["grayscale20"] and "pixels 400" in listed["grayscale20"]
     assert "--weights" in listed["mobilenetv3"]
+    assert listed["efficientnet_lite2"].split()[2] == "Apache-2.0"  # every curated entry shows its licence
 
 
 # --- end to end on real images with real weights ------------------------------------------------------------

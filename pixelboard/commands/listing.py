@@ -22,14 +22,15 @@ def list_command(what):
 def _list_backbones() -> None:
     from pixelboard.featurizers import create_featurizer, get_featurizer_entry, list_featurizers
 
-    click.echo(f"{'name':<19} {'input':<9} {'levels (width)':<52} weights")
+    click.echo(f"{'name':<23} {'input':<9} {'licence':<11} {'levels (width)':<52} weights")
     for name in list_featurizers():
         entry = get_featurizer_entry(name)
         # Random weights only to read the shapes: nothing is downloaded or loaded for a listing.
         featurizer = create_featurizer(name, random_weights=name != "grayscale20", device="cpu")
         pre = featurizer.preprocessor
         levels = ", ".join(f"{lv} {w}" for lv, w in featurizer.level_widths().items())
-        click.echo(f"{name:<19} {f'{pre.height}x{pre.width}':<9} {levels:<52} {entry.weights_source}")
+        click.echo(f"{name:<23} {f'{pre.height}x{pre.width}':<9} {entry.licence or '-':<11} {levels:<52} "
+                   f"{entry.weights_source}")
 
 
 def _list_blueprints() -> None:
