@@ -50,12 +50,12 @@ def deploy(project: Project, run: str = "leaderboard", model: str = "best", jobs
         raise PixelboardError(f"the classes of set {set_name!r} changed since run {run!r} was fitted; "
                               "re-run the leaderboard before deploying")
     fitted = store.load_fitted(chosen["id"])  # the fold-model version: its leaves name blueprint + featurizer
+    leaves = fitted.leaves()
     features: dict[str, FeatureRows] = {}
-    for leaf in fitted.leaves():
+    for leaf in leaves:
         if leaf.featurizer.name not in features:
             features[leaf.featurizer.name] = load_feature_rows(project, leaf.featurizer.name, labels, set_name)
     groups = identity_groups(image_content_keys(list(features.values())), labels.groups)
-    leaves = fitted.leaves()
     blueprints = []
     for leaf in leaves:
         result = store.read_result(leaf.model_id)
@@ -69,10 +69,10 @@ def deploy(project: Project, run: str = "leaderboard", model: str = "best", jobs
         delayed(_refit)(leaf, blueprint, features[leaf.featurizer.name], labels.y, groups, seed)
         for leaf, blueprint in zip(leaves, blueprints))
     deployed = _with_refits(fitted, {leaf.model_id: refit for leaf, refit in zip(leaves, refitted)})
-    n_rows = sum(int(features[leaf.featurizer.name].X.shape[0]) for leaf in fitted.leaves())
+    n_rows = sum(int(features[leaf.featurizer.name].X.shape[0]) for leaf in leaves)
     seconds = time.perf_counter() - started
     store.save_deployed(chosen["id"], deployed, {"model": chosen["id"], "key": chosen["key"],
-                                                 "members": [leaf.model_id for leaf in fitted.leaves()],
+                                                 "members": [leaf.model_id for leaf in leaves],
                                                  "n_images": len(labels.ids), "seconds": round(seconds, 3)})
     return DeployResult(deployed, len(labels.ids), n_rows, seconds)
 
