@@ -2,6 +2,7 @@
 
     python benchmarks/robustness.py [--train 800] [--test 400] [--augment dihedral]
                                     [--tta rot90,rot180,rot270,hflip] [--blueprints lr_l2] [--out-dir DIR]
+                                    [--finetune auto|yes|no] [--pixels 64] [--configs plain,finetuned,...]
 
 Protocol (like the seed competition's): N balanced upright Fashion-MNIST training images (train split) in
 the competition format (``train/`` + ``train.csv``); M other images (test split, balanced), each rotated
@@ -14,7 +15,9 @@ holdout + 5 folds) on some of those embeddings, and predicts the turned test ima
 plain, tta (+ ``--tta``), augmentation, both (augmentation + TTA), canonicalizer (the plain model with
 ``predict --upright``; its held-out accuracy is recorded too), invariant (``+d4mean``),
 invariant_meanmax (``+d4meanmax``), shift_aware (plain and invariant embeddings together, ranked by
-Cross Validation under drawn dihedral views: ``--validate-under dihedral``).
+Cross Validation under drawn dihedral views: ``--validate-under dihedral``), and with ``--finetune`` (default:
+when CUDA is available) finetuned / finetuned_tta (``finetune_lite0_d4`` on the ``pixels`` rows, 5 fold
+models; on a CPU sized down to 4 epochs).
 
 A damaged variant (``--damaged N``): the first N turned test images, each also damaged by
 Albumentations (``damage``: two of blur, noise, brightness/contrast, perspective, shadow, JPEG),
@@ -65,6 +68,7 @@ class Config:
     tta: bool = False
     validate_under: bool = False  # rank under the test conditions (--validate-under dihedral)
     canonicalize: bool = False  # predict --upright: each test image turned to its upright-looking view
+    blueprints: tuple[str, ...] = ()  # instead of --blueprints (the fine-tuned configurations)
     description: str = ""
 
 
@@ -79,7 +83,13 @@ CONFIGS = {
     "invariant_meanmax": Config("train", ("{b}+d4meanmax",), description="mean and max of the 8 view embeddings"),
     "shift_aware": Config("train", ("{b}", "{b}+d4mean", "{b}+d4meanmax"), validate_under=True,
                           description="plain and invariant embeddings ranked by CV under drawn dihedral views"),
+    # Fine-tuning: EfficientNet-Lite0 trained end to end per fold on the pixels (random 8 orientations).
+    "finetuned": Config("train", ("pixels{p}",), blueprints=("finetune_lite0_d4",),
+                        description="EfficientNet-Lite0 fine-tuned per fold with random dihedral views"),
+    "finetuned_tta": Config("train", ("pixels{p}",), tta=True, blueprints=("finetune_lite0_d4",),
+                            description="model of 'finetuned' + TTA"),
 }
+FINETUNED = ("finetuned", "finetuned_tta")  # run with --finetune (default: only where CUDA is available)
 
 
 DAMAGED_CONFIGS = ("plain", "tta", "augmentation", "canonicalizer", "invariant", "shift_aware")
@@ -96,6 +106,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--backbone", default="efficientnet_lite0")
     parser.add_argument("--blueprints", default="lr_l2", help="comma-separated (default lr_l2: fast, strong)")
     parser.add_argument("--blenders", default="", help="comma-separated blenders (default none)")
+    parser.add_argument("--finetune", default="auto", choices=("auto", "yes", "no"),
+                        help="also the fine-tuned configurations (auto: only when CUDA is available)")
+    parser.add_argument("--pixels", type=int, default=64, help="side of the pixels the fine-tuned model sees")
+    parser.add_argument("--configs", default="", help="comma-separated subset of the configurations [default: all]")
     parser.add_argument("--jobs", type=int, default=2, help="parallel fold fits")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seed", type=int, default=0, help="seed of the image choice, the turns/flips and the models")
@@ -139,23 +153,37 @@ def run(args, root: Path) -> tuple[dict, dict]:
     project = Project(root / "project")
     featurizer = create_featurizer(args.backbone, device=args.device)
     featurized = {}  # training set -> featurize seconds
-    for train_set, options in (("train", FeaturizeOptions(views=parse_transforms("dihedral"),
-                                                          pools=["mean", "meanmax"], progress=not args.quiet)),
+    configs = {n: c for n, c in CONFIGS.items() if (n not in FINETUNED or _finetune(args))
+               and (n in split_list(args.configs) or not args.configs or n == "plain")}
+    # Views only when a chosen configuration uses them (a fine-tuning-only run skips the 8x featurize).
+    needs_views = any(c.canonicalize or c.validate_under or any("+" in f for f in c.featurizers) for c in configs.values())
+    for train_set, options in (("train", FeaturizeOptions(views=parse_transforms("dihedral") if needs_views else [],
+                                                          pools=["mean", "meanmax"] if needs_views else [],
+                                                          progress=not args.quiet)),
                                ("train_aug", FeaturizeOptions(augment=parse_transforms(args.augment), seed=args.seed,
                                                               progress=not args.quiet))):
+        if not any(c.train_set == train_set for c in configs.values()):
+            continue
         image_set = read_image_set(data["train_dir"], name=train_set, labels_csv=data["train_csv"],
                                    meta_csv=root / "meta.csv")
         project.save_image_set(image_set)
         started = time.perf_counter()
         print(featurize_set(project, image_set, featurizer, options).summary, flush=True)
         featurized[train_set] = round(time.perf_counter() - started, 2)
+    if any(n in configs for n in FINETUNED):
+        started = time.perf_counter()
+        pixels = create_featurizer("pixels", input_size=args.pixels)
+        print(featurize_set(project, project.load_image_set("train"), pixels,
+                            FeaturizeOptions(progress=not args.quiet)).summary, flush=True)
+        featurized["train_pixels"] = round(time.perf_counter() - started, 2)
     results, boards = {}, {}
-    for config_name, config in CONFIGS.items():
-        names = [f.format(b=args.backbone) for f in config.featurizers]
+    for config_name, config in configs.items():
+        names = [f.format(b=args.backbone, p=args.pixels) for f in config.featurizers]
         run_name = run_name_of(config.train_set, names, config.validate_under)
         if run_name not in boards:
             options = LeaderboardOptions(run=run_name, set_name=config.train_set, seed=args.seed, jobs=args.jobs,
-                                         blueprints=split_list(args.blueprints), blenders=split_list(args.blenders),
+                                         blueprints=list(config.blueprints) or split_list(args.blueprints),
+                                         blenders=split_list(args.blenders),
                                          featurizers=names, progress=not args.quiet,
                                          validate_under=parse_transforms("dihedral") if config.validate_under else [])
             board = run_leaderboard(project, options)
@@ -167,7 +195,8 @@ def run(args, root: Path) -> tuple[dict, dict]:
             "training_rows": int(project.load_embeddings(config.train_set, names[0]).matrix.shape[0]),
             "run": run_name, "model": board["best"]["id"], "model_label": board["best"]["label"],
             "model_featurizer": board["best"]["featurizer"],
-            "leaderboard_seconds": board["seconds"], "featurize_train_seconds": featurized[config.train_set],
+            "leaderboard_seconds": board["seconds"],
+            "featurize_train_seconds": featurized["train_pixels" if config.blueprints else config.train_set],
             **score_test(project, data, run_name, f"test_{config_name}", config.tta, args,
                          canonicalize=config.canonicalize),
             "cv_macro_f1": round(board["best"]["scores"]["macro_f1"]["cv_mean"], 4),
@@ -178,15 +207,17 @@ def run(args, root: Path) -> tuple[dict, dict]:
               f"{board['seconds']:.0f} s", flush=True)
     upright = score_test(project, data, run_name_of("train", [args.backbone], False), "upright", False, args,
                          images=(data["upright_dir"], data["test_csv"], args.test))
-    for config_name in DAMAGED_CONFIGS if args.damaged else ():
+    for config_name in [c for c in (*DAMAGED_CONFIGS, "finetuned") if c in configs] if args.damaged else ():
         config, r = CONFIGS[config_name], results[config_name]
         damaged = score_test(project, data, r["run"], f"damaged_{config_name}", config.tta, args,
                              canonicalize=config.canonicalize,
                              images=(data["damaged_dir"], data["damaged_csv"], args.damaged))
         r["damaged_test_macro_f1"] = damaged["test_macro_f1"]
         print(f"{config_name}: damaged test macro F1 {damaged['test_macro_f1']:.4f}", flush=True)
-    stack, sidecar = project.load_view_embeddings("train", args.backbone)
-    canonical_accuracy = round(held_out_accuracy(stack, sidecar["views"], seed=args.seed), 4)
+    canonical_accuracy = None
+    if "canonicalizer" in configs:
+        stack, sidecar = project.load_view_embeddings("train", args.backbone)
+        canonical_accuracy = round(held_out_accuracy(stack, sidecar["views"], seed=args.seed), 4)
     plain_seconds = results["plain"]["leaderboard_seconds"]
     for r in results.values():
         r["leaderboard_cost_vs_plain"] = round(r["leaderboard_seconds"] / plain_seconds, 2)
@@ -195,6 +226,14 @@ def run(args, root: Path) -> tuple[dict, dict]:
                      "upright_test_macro_f1_of_plain": upright["test_macro_f1"],
                      "canonicalizer_held_out_accuracy": canonical_accuracy,
                      "featurize_seconds": featurized}
+
+
+def _finetune(args) -> bool:
+    if args.finetune == "auto":
+        import torch
+
+        return torch.cuda.is_available()
+    return args.finetune == "yes"
 
 
 def run_name_of(train_set: str, featurizers: list[str], validate_under: bool) -> str:

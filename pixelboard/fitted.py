@@ -37,6 +37,7 @@ TRUSTED_TYPES = frozenset({
     "pixelboard.models.lightgbm_gbt.LightGBMClassifier",
     "pixelboard.models.xgboost_gbt.XGBoostClassifier",
     "pixelboard.models.catboost_gbt.CatBoostClassifier",
+    "pixelboard.models.finetune.FineTunedCNNClassifier",
     "pixelboard.leaderboard.blenders.AverageBlender",
     "pixelboard.leaderboard.blenders.GLMStacker",
     "pixelboard.leaderboard.blenders.GreedyEnsemble",

