@@ -1,0 +1,183 @@
+"""Data quality: suspicious labels, near-duplicate images and outliers, from saved arrays only.
+
+- **Label issues** come from confident learning (Northcutt et al. 2021, cleanlab) applied to the
+  out-of-fold probabilities: every image is judged by a model that never trained on it, so a
+  mislabelled image cannot vouch for its own label.
+- **Near-duplicates** are pairs whose L2-normalised embeddings have a cosine similarity of at least
+  ``threshold``, found block by block (memory grows with the block, never with n x n).
+- **Outliers** are ranked by their mean cosine distance to their k nearest neighbours.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import warnings
+from dataclasses import dataclass, fields, is_dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pixelboard import atomic
+from pixelboard.errors import PixelboardError
+from pixelboard.insights.metrics import validated_rows
+
+log = logging.getLogger(__name__)
+
+BLOCK_ELEMENTS = 4_000_000  # similarities held at once (16 MB of float32) while scanning for duplicates
+OUTLIER_NEIGHBOURS = 10
+
+
+@dataclass(frozen=True)
+class LabelIssue:
+    image_id: str
+    given: str
+    suggested: str  # the most likely other class under the out-of-fold probabilities
+    label_quality: float  # cleanlab's self-confidence in the given label: lower = more suspicious
+
+
+@dataclass(frozen=True)
+class NearDuplicate:
+    a: str
+    b: str
+    similarity: float  # cosine similarity of the embeddings, 1.0 = identical
+    within: str  # "train" (both training images) or "train-test" (a from X, b from X_other)
+
+
+@dataclass(frozen=True)
+class Outlier:
+    image_id: str
+    score: float  # mean cosine distance to its nearest neighbours: higher = more unusual
+
+
+def find_label_issues(oof: np.ndarray, y: np.ndarray, ids: list[str], class_names: list[str]) -> list[LabelIssue]:
+    """Images whose given label the cross-validated models find implausible, most suspicious first.
+
+    Holdout rows (NaN in ``oof``) are not judged: no out-of-fold prediction exists for them.
+    """
+    import cleanlab.filter
+    import cleanlab.rank
+
+    rows, proba, given = validated_rows(oof, y, ids, class_names)
+    if len(np.unique(given)) < 2:
+        raise PixelboardError("label issues need cross-validated images of at least 2 classes")
+    proba = np.clip(proba, 0.0, None)
+    proba /= np.maximum(proba.sum(axis=1, keepdims=True), 1e-12)  # cleanlab insists on rows summing to 1
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        # n_jobs=1: cleanlab's multiprocessing would spawn workers for what takes milliseconds here.
+        # low_self_confidence: how many issues, from the confident joint; which, the lowest probabilities of
+        # the given label. Measured against cleanlab's default (prune_by_noise_rate), same probabilities:
+        # 2,000 Fashion-MNIST images, 5% flipped, best blend: recall 0.94 vs 0.84, precision 0.65 vs 0.43;
+        # tests/test_data_quality.py's digits: 0.76 / 0.76 vs 0.72 / 0.55.
+        flagged = np.flatnonzero(cleanlab.filter.find_label_issues(given, proba, filter_by="low_self_confidence",
+                                                                   n_jobs=1))
+        quality = cleanlab.rank.get_label_quality_scores(given, proba, method="self_confidence")
+    for warning in caught:  # e.g. "too few examples in class k": a caveat, not a failure
+        log.info("cleanlab: %s", warning.message)
+    others = proba.copy()
+    others[np.arange(len(given)), given] = -1.0
+    suggested = others.argmax(axis=1)
+    order = flagged[np.lexsort((flagged, quality[flagged]))]
+    names = [str(n) for n in class_names]
+    return [LabelIssue(ids[rows[r]], names[given[r]], names[suggested[r]], float(quality[r])) for r in order]
+
+
+def near_duplicates(X: np.ndarray, ids: list[str], X_other: np.ndarray | None = None,
+                    ids_other: list[str] | None = None, threshold: float = 0.97,
+                    limit: int = 200) -> list[NearDuplicate]:
+    """Pairs of images at least ``threshold`` alike, most similar first, at most ``limit``.
+
+    Without ``X_other``: pairs within ``X`` (``within="train"``). With it: pairs across the two sets
+    only (``within="train-test"``, ``a`` from ``X``, ``b`` from ``X_other``); call once for each.
+    """
+    A = _unit_rows(X, ids, "embeddings")
+    cross = X_other is not None
+    if cross:
+        if ids_other is None:
+            raise PixelboardError("near_duplicates: X_other needs ids_other")
+        B = _unit_rows(X_other, ids_other, "other embeddings")
+        if B.shape[1] != A.shape[1]:
+            raise PixelboardError(f"the two sets' embeddings differ in width ({A.shape[1]} vs {B.shape[1]}); "
+                                  "embed both with the same featurizer")
+    else:
+        B, ids_other = A, ids
+    if not -1.0 <= threshold <= 1.0:
+        raise PixelboardError(f"similarity threshold must lie in [-1, 1], got {threshold}")
+    found_sim, found_a, found_b = np.zeros(0, np.float32), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    block = max(1, min(len(A), BLOCK_ELEMENTS // max(len(B), 1)))
+    for start in range(0, len(A), block):
+        first = 0 if cross else start  # within one set, each unordered pair once: columns right of the diagonal
+        sims = A[start:start + block] @ B[first:].T
+        if not cross:
+            sims[np.arange(sims.shape[1])[None, :] <= np.arange(sims.shape[0])[:, None]] = -np.inf
+        a, b = np.nonzero(sims >= threshold)
+        found_sim = np.concatenate([found_sim, sims[a, b]])
+        found_a, found_b = np.concatenate([found_a, a + start]), np.concatenate([found_b, b + first])
+        if len(found_sim) > 4 * limit:  # keep memory bounded on degenerate data (e.g. blank images)
+            keep = np.lexsort((found_b, found_a, -found_sim))[:limit]
+            found_sim, found_a, found_b = found_sim[keep], found_a[keep], found_b[keep]
+    keep = np.lexsort((found_b, found_a, -found_sim))[:limit]
+    within = "train-test" if cross else "train"
+    return [NearDuplicate(ids[found_a[k]], ids_other[found_b[k]], float(min(found_sim[k], 1.0)), within)
+            for k in keep]
+
+
+def outliers(X: np.ndarray, ids: list[str], top: int = 24) -> list[Outlier]:
+    """The ``top`` most unusual images, by mean cosine distance to their k=10 nearest neighbours.
+
+    Why not cleanlab's OutOfDistribution: on features it computes this same mean kNN cosine distance
+    and then squashes it through exp(-t d), which keeps the ranking but hides the distance; this score
+    reads directly (0 = its neighbours are identical to it, 1 = orthogonal to all of them).
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    A = _unit_rows(X, ids, "embeddings")
+    if len(A) < 2:
+        raise PixelboardError("outliers need at least 2 images")
+    k = min(OUTLIER_NEIGHBOURS, len(A) - 1)
+    # kneighbors() without X leaves each image out of its own neighbours; it works in memory-bounded chunks.
+    distances, _ = NearestNeighbors(n_neighbors=k, metric="cosine", algorithm="brute").fit(A).kneighbors()
+    score = distances.mean(axis=1)
+    order = np.lexsort((np.arange(len(A)), -score))[:top]
+    return [Outlier(ids[i], float(score[i])) for i in order]
+
+
+def write_csv(records: list, path, record_type: type | None = None) -> Path:
+    """One row per record, one column per dataclass field (lists joined with ``;``); written atomically.
+
+    ``record_type`` gives the header when ``records`` is empty.
+    """
+    record_type = record_type or (type(records[0]) if records else None)
+    if record_type is None or not is_dataclass(record_type):
+        raise PixelboardError("write_csv needs dataclass records (or record_type for an empty list)")
+    names = [f.name for f in fields(record_type)]
+    if any(type(r) is not record_type for r in records):
+        raise PixelboardError(f"write_csv: every record must be a {record_type.__name__}")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(names)
+    for record in records:
+        writer.writerow([_cell(getattr(record, n)) for n in names])
+    path = Path(path)
+    atomic.write_text(path, buffer.getvalue())
+    return path
+
+
+def _cell(value):
+    if isinstance(value, (list, tuple)):
+        return ";".join(str(v) for v in value)
+    if isinstance(value, np.ndarray):
+        raise PixelboardError("write_csv: array fields (e.g. ROC curves) do not fit a CSV cell")
+    return value
+
+
+def _unit_rows(X: np.ndarray, ids: list[str], what: str) -> np.ndarray:
+    X = np.asarray(X, dtype=np.float32)
+    if X.ndim != 2 or X.shape[0] != len(ids):
+        raise PixelboardError(f"{what} have shape {X.shape} but there are {len(ids)} ids")
+    if not np.isfinite(X).all():
+        raise PixelboardError(f"{what} hold NaN or infinite values; re-run `pixelboard featurize`")
+    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    return X / np.maximum(norms, 1e-12)  # an all-zero row stays zero: similar to nothing

@@ -1,0 +1,221 @@
+"""``pixelboard report``: one offline HTML page, every section built from the run's real arrays, rendered
+in a real headless browser (Debian's chromium) without console errors.
+
+The project (tests/insights_project.py) plants two flipped labels, a near-duplicate pair inside the
+training set and a test image copied from a training image: the data-quality lists must find them.
+Without chromium the browser tests skip locally and fail under CI=true (`.ci/run` installs it).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from insights_project import FLIPPED, TEST_COPY, TRAIN_DUPLICATE, insights_project  # noqa: F401 (fixture)
+
+import pixelboard
+from pixelboard.cli import main
+from pixelboard.errors import PixelboardError
+
+SECTIONS = ["leaderboard", "partition", "options", "timings", "activation-maps", "embedding-map", "data-quality",
+            "label-issues", "near-duplicates", "outliers"]
+MODEL_PARTS = ["confusion", "per-class", "roc", "confused-pairs", "misclassified"]
+
+
+@pytest.fixture(scope="module")
+def finished(insights_project):
+    """The project, and the report built once with the default options (top 3 models)."""
+    return insights_project, insights_project.report(progress=False, device="cpu")
+
+
+def chromium() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    message = "chromium is not installed (apt-get install -y chromium); `.ci/run` installs it"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def render(page: Path, tmp_path: Path) -> tuple[str, list[str]]:
+    """The DOM after the page's scripts ran, and the console lines chromium logged while loading it."""
+    result = subprocess.run(
+        [chromium(), "--headless", "--disable-gpu", "--no-sandbox", "--no-first-run", "--disable-extensions",
+         f"--user-data-dir={tmp_path / 'chromium-profile'}", "--enable-logging=stderr", "--v=0",
+         "--virtual-time-budget=5000", "--dump-dom", page.resolve().as_uri()],
+        capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-2000:]
+    console = [line for line in result.stderr.splitlines() if ":CONSOLE" in line or "Uncaught" in line]
+    return result.stdout, console
+
+
+class Links(HTMLParser):
+    """Every src / href of a page, and every element id."""
+
+    def __init__(self):
+        super().__init__()
+        self.urls, self.ids = [], []
+
+    def handle_starttag(self, tag, attrs):
+        for name, value in attrs:
+            if name in ("src", "href") and value is not None:
+                self.urls.append(value)
+            if name == "id":
+                self.ids.append(value)
+
+
+def parsed(text: str) -> Links:
+    links = Links()
+    links.feed(text)
+    return links
+
+
+def test_report_has_every_section_and_finds_the_planted_problems(finished):
+    project, result = finished
+    page = result.path.read_text(encoding="utf-8")
+    assert result.path == project.path / "leaderboard" / "report.html"
+    ids = set(parsed(page).ids)
+    top3 = [r["id"] for r in project.load_leaderboard().rows[:3]]
+    assert result.models == top3
+    for section in SECTIONS + [f"model-{m}" for m in top3] + [f"model-{m}-{p}" for m in top3 for p in MODEL_PARTS]:
+        assert section in ids, f"section {section} missing"
+
+    issues = list(csv.DictReader(result.csv["label_issues"].open()))
+    assert set(FLIPPED) <= {row["image_id"] for row in issues}
+    flagged = {row["image_id"]: row for row in issues}
+    assert flagged["c0_00.png"]["given"] == "class 1" and flagged["c0_00.png"]["suggested"] == "class 0"
+    pairs = list(csv.DictReader(result.csv["near_duplicates"].open()))
+    assert {(p["a"], p["b"], p["within"]) for p in pairs[:1]} == {(*TRAIN_DUPLICATE, "train")}
+    assert (*TEST_COPY, "train-test") in {(p["a"], p["b"], p["within"]) for p in pairs}
+    outliers = list(csv.DictReader(result.csv["outliers"].open()))
+    assert len(outliers) == result.counts["outliers"] > 0 and set(outliers[0]) == {"image_id", "score"}
+    maps = page[page.index('<section id="activation-maps">'):page.index('<section id="embedding-map">')]
+    assert maps.count('<figure class="thumb wide">') == 2 * 4 and "method: occlusion" in maps  # 2 per class
+    for image_id in [*FLIPPED, *TRAIN_DUPLICATE]:  # listed with their thumbnails
+        assert re.search(rf'<figure class="thumb[^"]*" title="{re.escape(image_id)}"><img src="data:image/png', page)
+
+
+def test_report_is_self_contained_and_linked_from_the_leaderboard(finished):
+    project, result = finished
+    page = parsed(result.path.read_text(encoding="utf-8"))
+    links = page.urls
+    assert links, "no src/href at all"
+    dangling = [url for url in links if url.startswith("#") and url[1:] not in page.ids]
+    assert not dangling, f"links to sections that are not there: {dangling}"
+    for url in links:  # pictures inline; links to anchors or to files beside the report, never the network
+        assert url.startswith(("data:image/png;base64,", "#")) or url in (
+            "leaderboard.html", "label_issues.csv", "near_duplicates.csv", "outliers.csv"), url
+    assert sum(url.startswith("data:image/png") for url in links) > 20
+    board = (result.path.parent / "leaderboard.html").read_text(encoding="utf-8")
+    assert 'id="report-link" href="report.html"' in board
+    # A later leaderboard run keeps the link (the report is still there).
+    project.leaderboard(blueprints=["majority", "lr_l2", "lightgbm"], jobs=1, progress=False)
+    assert 'href="report.html"' in (result.path.parent / "leaderboard.html").read_text(encoding="utf-8")
+
+
+def test_report_renders_in_headless_chromium_without_console_errors(finished, tmp_path):
+    _, result = finished
+    dom, console = render(result.path, tmp_path)
+    assert not console, "console messages:\n" + "\n".join(console)
+    ids = set(parsed(dom).ids)
+    for section in SECTIONS + [f"model-{m}" for m in result.models]:
+        assert section in ids, f"section {section} not in the rendered page"
+    body = re.search(r"<body([^>]*)>", dom).group(1)
+    assert 'data-ready="1"' in body, "the page's script did not run"
+    assert 'data-broken-images="0"' in body, "pictures that did not decode: " + body
+    assert int(re.search(r'data-images="(\d+)"', body).group(1)) > 20
+
+
+def test_leaderboard_table_sorts_in_the_browser(finished, tmp_path):
+    """The page's own sort code, run by chromium: a click on "Holdout" orders the rows by it."""
+    _, result = finished
+    page = result.path.read_text(encoding="utf-8")
+    click = ("<script>const t = document.getElementById('leaderboard-table');"
+             "const col = Array.from(t.tHead.rows[0].cells).findIndex(c => c.textContent === 'Fit s');"
+             "t.tHead.rows[0].cells[col].click();"
+             "document.body.dataset.sorted = Array.from(t.tBodies[0].rows).map(r => r.cells[col].dataset.v).join('|');"
+             "</script></body>")
+    copy = tmp_path / "sorted.html"
+    copy.write_text(page.replace("</body>", click), encoding="utf-8")
+    dom, console = render(copy, tmp_path)
+    assert not console, console
+    values = [float(v) for v in re.search(r'data-sorted="([^"]*)"', dom).group(1).split("|")]
+    by_rank = [r["fit_seconds"] for r in pixelboard.Project(result.path.parents[1]).load_leaderboard().rows]
+    assert sorted(values) == sorted(by_rank) and values == sorted(values) and by_rank != values
+
+
+def test_report_command_custom_output_and_errors(finished, tmp_path):
+    project, _ = finished
+    out = tmp_path / "elsewhere" / "team.html"
+    run = CliRunner().invoke(main, ["report", "--project", str(project.path), "-o", str(out), "--models", "1",
+                                    "--per-class", "1", "--device", "cpu", "--quiet"])
+    assert run.exit_code == 0, run.output
+    assert f"report: {out}" in run.stdout and "likely label errors" in run.stdout
+    assert {p.name for p in out.parent.iterdir()} == {"team.html", "label_issues.csv", "near_duplicates.csv",
+                                                      "outliers.csv"}
+    ids = set(parsed(out.read_text(encoding="utf-8")).ids)
+    best = project.load_leaderboard().rows
+    assert f"model-{best[0]['id']}" in ids and f"model-{best[1]['id']}" not in ids
+    board = (project.path / "leaderboard" / "leaderboard.html").read_text(encoding="utf-8")
+    link = Path(os.path.relpath(out, project.path / "leaderboard")).as_posix()
+    assert f'href="{link}"' in board  # the leaderboard page links to where the report went
+    from pixelboard.leaderboard.export import write_tables
+
+    write_tables(best, "macro_f1", project.path / "leaderboard", formats=("html",))  # back to report.html
+
+    empty = CliRunner().invoke(main, ["report", "--project", str(tmp_path / "nothing")])
+    assert empty.exit_code == 2 and empty.stderr.startswith("Error: no leaderboard in") and "Traceback" not in empty.output
+    with pytest.raises(PixelboardError, match="models must be at least 1"):
+        project.report(models=0)
+
+
+def test_missing_images_are_one_line_errors(finished, tmp_path):
+    project, _ = finished
+    image = project.files.load_image_set("train").image_dir / "c3_07.png"
+    hidden = image.rename(tmp_path / "c3_07.png")
+    try:
+        run = CliRunner().invoke(main, ["report", "--project", str(project.path), "--quiet"])
+    finally:
+        hidden.rename(image)
+    assert run.exit_code == 2 and "Traceback" not in run.output
+    assert re.fullmatch(r"Error: 1 image\(s\) of set 'train' are missing \(e\.g\. .*c3_07\.png\); .*\n", run.stderr)
+
+
+def test_learning_curve_is_drawn_only_when_the_run_has_stages(finished):
+    """A model's stages from ``learning_curve.json`` become its learning-curve section; no file, no section."""
+    import json
+
+    from pixelboard.insights.report import model_html
+    from pixelboard.insights.run_data import load_run
+    from pixelboard.insights.sections import model_section
+
+    project, _ = finished
+    data = load_run(project.files)
+    leaf = next(r for r in data.rows if r["kind"] == "model" and r["blueprint"] == "lr_l2")
+    other = next(r for r in data.rows if r["kind"] == "model" and r["blueprint"] == "majority")
+    stages = [{"blueprint": leaf["blueprint"], "featurizer": leaf["featurizer"], "sample_pct": pct, "score": score}
+              for pct, score in ((16.0, 0.5), (32.0, 0.71), (64.0, 0.9))]
+    path = data.directory / "learning_curve.json"
+    saved = path.read_text() if path.is_file() else None
+    try:
+        path.write_text(json.dumps({"metric": "macro_f1", "rows": stages}))
+        drawn = model_section(data, leaf)
+        assert drawn.learning_curve == {f"{leaf['label']} on {leaf['featurizer']}": [(16.0, 0.5), (32.0, 0.71),
+                                                                                      (64.0, 0.9)]}
+        page = model_html(data, drawn)
+        assert f'id="model-{leaf["id"]}-learning-curve"' in page and "16% → 0.5000; 32% → 0.7100" in page
+        assert "learning_curve" not in model_section(data, other).figures  # no stages of its own
+        path.unlink()
+        assert "-learning-curve" not in model_html(data, model_section(data, leaf))
+    finally:
+        if saved is not None:
+            path.write_text(saved)
