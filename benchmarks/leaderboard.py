@@ -110,7 +110,9 @@ def main(argv=None) -> int:
             featurize_timings = featurize(project, root, args)
             featurized = time.perf_counter()
             run = f"bench-{time.strftime('%Y%m%d-%H%M%S')}"  # a fresh run: every row is fitted
+            # comprehensive: every blueprint with full CV (benchmarks/scale.py compares the autopilot with it)
             options = LeaderboardOptions(run=run, metric=METRIC, seed=args.seed, jobs=args.jobs, blueprints=blueprints,
+                                         mode="comprehensive",
                                          blenders=split_list(args.blenders), progress=not args.quiet)
             result = run_leaderboard(project, options)
             refit = compare_refit(project, root, run, args) if args.test_images else None

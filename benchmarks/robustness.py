@@ -57,6 +57,7 @@ from pixelboard.featurizers.augment import apply_tag, parse_transforms
 from pixelboard.featurizers.pipeline import FeaturizeOptions, featurize_set
 from pixelboard.leaderboard.runner import LeaderboardOptions, run_leaderboard
 from pixelboard.leaderboard.store import RunStore
+from pixelboard.adversarial import check_shift
 from pixelboard.canonical import held_out_accuracy
 from pixelboard.predict import load_run_model, predict, upright_canonicalizers
 from pixelboard.project import Project
@@ -214,6 +215,14 @@ def run(args, root: Path) -> tuple[dict, dict]:
                              images=(data["damaged_dir"], data["damaged_csv"], args.damaged))
         r["damaged_test_macro_f1"] = damaged["test_macro_f1"]
         print(f"{config_name}: damaged test macro F1 {damaged['test_macro_f1']:.4f}", flush=True)
+    shift = None
+    if needs_views and "plain" in configs:  # does `pixelboard shift` name the turn the test set went through?
+        report = check_shift(project, "train", "test_plain", featurizer=args.backbone, seed=args.seed)
+        shift = {"auc": round(report.auc, 4), "shifted": report.shifted,
+                 "best_explanation": report.best.name if report.best else None,
+                 "hypotheses": {h.name: round(h.auc, 4) for h in report.hypotheses}, "advice": report.advice()}
+        print(f"shift: train-vs-turned-test AUC {report.auc:.3f}; best explanation: "
+              f"{report.best.name if report.best else None}", flush=True)
     canonical_accuracy = None
     if "canonicalizer" in configs:
         stack, sidecar = project.load_view_embeddings("train", args.backbone)
@@ -224,7 +233,7 @@ def run(args, root: Path) -> tuple[dict, dict]:
         r["test_f1_vs_upright"] = round(r["test_macro_f1"] / upright["test_macro_f1"], 4)
     return results, {"turns_0_90_180_270": data["turns"], "flipped": data["flipped"],
                      "upright_test_macro_f1_of_plain": upright["test_macro_f1"],
-                     "canonicalizer_held_out_accuracy": canonical_accuracy,
+                     "canonicalizer_held_out_accuracy": canonical_accuracy, "shift_check": shift,
                      "featurize_seconds": featurized}
 
 

@@ -6,7 +6,8 @@ blueprints is then fitted on those cached embeddings, ranked, blended and used t
 Public API (see the README's "Python API"):
 
 - :class:`Project`: the workflow on a project directory (``featurize``, ``leaderboard``, ``deploy``,
-  ``predict``, ``export_model``, ``shift``, ``report``), with the command line's defaults;
+  ``predict``, ``export_model``, ``shift``, ``report``, ``document``), with the command line's
+  defaults;
 - :class:`Leaderboard`: a ranked run (``frame``, ``rows``, ``best``, ``directory``);
 - :class:`ImageEmbedder`: a scikit-learn transformer, image paths or PIL images -> embeddings;
 - :class:`PixelboardError`: every user error, with a one-line message.

@@ -20,6 +20,7 @@ method imports the library parts it uses.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 import os
@@ -35,6 +36,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
     from pixelboard.adversarial import ShiftReport
+    from pixelboard.insights.document import DocumentResult
+    from pixelboard.insights.report import ReportResult
     from pixelboard.deploy import DeployResult
     from pixelboard.featurizers.pipeline import FeaturizeResult
     from pixelboard.fitted import FittedModel
@@ -52,6 +55,10 @@ DEFAULT_BLENDERS = ("avg", "glm", "greedy")  # pixelboard.leaderboard.runner.Lea
 RESIZE_MODES = ("squash", "pad", "crop")  # pixelboard.featurizers.base.RESIZE_MODES
 DEFAULT_MAX_PIXELS = 250_000_000  # pixelboard.datasets.images.DEFAULT_MAX_PIXELS
 TABLE_FORMATS = ("csv", "md", "html", "json")  # pixelboard.leaderboard.export.FORMATS
+LEADERBOARD_MODES = ("quick", "autopilot", "comprehensive")  # pixelboard.leaderboard.autopilot.MODES
+DEFAULT_MODE = "autopilot"  # pixelboard.leaderboard.runner.LeaderboardOptions
+FEATURIZE_BACKENDS = ("local", "ray")  # featurize and leaderboard --backend: featurizers/ray_backend.py,
+# leaderboard/ray_fits.py (the `ray` extra)
 
 Names = Union[str, Sequence[str], None]  # ["a", "b"] or the command line's "a,b"
 
@@ -89,6 +96,15 @@ class Leaderboard:
     n_fitted: int = 0  # models fitted by this call (0 when everything was reused)
     seconds: float = 0.0
     tables: dict[str, Path] = field(default_factory=dict)  # format -> leaderboard.<format>
+    skipped: str = ""  # what --time-budget left out (one line), "" when nothing
+
+    @property
+    def learning_curve(self) -> dict:
+        """Validation score against sample size per blueprint x featurizer (``<run>/learning_curve.json``)."""
+        from pixelboard import atomic
+
+        path = self.directory / "learning_curve.json"
+        return atomic.read_json(path) if path.is_file() else {"metric": self.metric, "rows": []}
 
     @property
     def frame(self) -> pd.DataFrame:
@@ -99,8 +115,11 @@ class Leaderboard:
 
     @property
     def best(self) -> dict:
-        """The recommended model's row (rank 1: best Cross Validation, never chosen on Holdout)."""
-        return self.rows[0]
+        """The recommended model's row (rank 1: best Cross Validation, never chosen on Holdout, never a
+        screening row)."""
+        from pixelboard.leaderboard.table import recommended
+
+        return recommended(self.rows)
 
     def render(self, format: str = "text") -> str:
         """The table as ``text`` (the console's), ``csv``, ``md``, ``html`` or ``json``."""
@@ -147,13 +166,15 @@ class Project:
                   batch_size: int = 32, workers: int | None = None, amp: bool = True, augment: Names = None,
                   augment_copies: int = 1, views: Names = None, pools: Names = ("mean",), seed: int = 0,
                   skip_bad_images: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS, pruned: bool = False,
-                  input_size: int | None = None, progress: bool = True) -> list[FeaturizeResult]:
+                  input_size: int | None = None, progress: bool = True, backend: str = "local",
+                  ray_address: str | None = None) -> list[FeaturizeResult]:
         """Embed every image with each backbone (``pixelboard featurize``); cached, incremental, resumable.
 
         ``images`` is a folder with one sub-folder per class, or the images named by the ``labels``
         CSV. The set is called ``set_name`` (default ``train`` when labelled, else ``test``). Returns
         one result per backbone (rows computed and cached, timings, the matrix path). The run's log
-        goes to ``embeddings/<set>/featurize.log``.
+        goes to ``embeddings/<set>/featurize.log``. ``backend="ray"`` embeds the missing images as a Ray
+        Data job (``ray_address``, else ``RAY_ADDRESS``, else a local Ray instance) into the same cache.
         """
         from pixelboard.datasets import read_image_set
         from pixelboard.featurizers import create_featurizer, get_featurizer_entry, list_featurizers
@@ -170,6 +191,12 @@ class Project:
         if set_name is not None:
             check_name(set_name, "--set")
         _one_of(resize, RESIZE_MODES, "resize mode")
+        run_batches = None  # the local backend: featurize_set's own decode workers
+        if _one_of(backend, FEATURIZE_BACKENDS, "backend") == "ray":
+            from pixelboard.featurizers.ray_backend import RayBackend, import_ray
+
+            import_ray()  # without the extra: one line naming it, before any work
+            run_batches = RayBackend(ray_address)
         for value, minimum, name in ((batch_size, 1, "batch_size"), (workers, 0, "workers"),
                                      (augment_copies, 1, "augment_copies"), (max_pixels, 1, "max_pixels")):
             _at_least(value, minimum, name)
@@ -201,7 +228,7 @@ class Project:
                     featurizer = create_featurizer(name, levels=split_list(levels) or None, resize=resize,
                                                    device=device, weights=weights, random_weights=random_weights,
                                                    amp=amp, **cnn_options)
-                    result = featurize_set(files, image_set, featurizer, options)
+                    result = featurize_set(files, image_set, featurizer, options, backend=run_batches)
                     for bad in result.skipped:
                         log.warning(f"skipped {bad['file']}: {bad['reason']}", extra=SAY)
                     if result.skipped:  # later backbones and the leaderboard see the same, readable images
@@ -215,12 +242,18 @@ class Project:
     def leaderboard(self, *, run: str = "leaderboard", set_name: str = "train", metric: str = "macro_f1",
                     holdout_fraction: float = 0.2, folds: int = 5, seed: int = 0, jobs: int | None = None,
                     blueprints: Names = None, featurizers: Names = None, blenders: Names = DEFAULT_BLENDERS,
-                    validate_under: Names = None, progress: bool = True) -> Leaderboard:
-        """Fit every blueprint on every featurizer, blend the best, rank (``pixelboard leaderboard``).
+                    validate_under: Names = None, mode: str = DEFAULT_MODE, time_budget: float | None = None,
+                    progress: bool = True, backend: str = "local", ray_address: str | None = None) -> Leaderboard:
+        """Fit the blueprints on every featurizer, blend the best, rank (``pixelboard leaderboard``).
 
-        Finished rows are reused, so calling it again fits only what is new. ``blueprints`` and
-        ``featurizers`` default to the default set and every featurizer of ``set_name``; ``jobs``
-        to one process per core. The run's log goes to ``<run>/run.log``.
+        ``mode``: ``autopilot`` screens every row on 16% then 32% of the images (one fold) and fits
+        only the best few with full 5-fold CV; ``quick`` fits the blueprints that usually win,
+        ``comprehensive`` every registered one, both with full CV. ``time_budget`` (seconds): fits that
+        cannot finish in time are not started; calling again resumes. Finished rows are reused, so
+        calling it again fits only what is new. ``blueprints`` and ``featurizers`` default to the
+        mode's set and every featurizer of ``set_name``; ``jobs`` to one process per core. The run's
+        log goes to ``<run>/run.log``. ``backend="ray"`` runs the same fold fits (``jobs`` at a time) as
+        Ray tasks (``ray_address``, else ``RAY_ADDRESS``, else a local Ray instance): the same rows.
         """
         from pixelboard.featurizers.augment import parse_transforms
         from pixelboard.leaderboard.runner import LeaderboardOptions, run_leaderboard
@@ -228,7 +261,17 @@ class Project:
         if not 0 <= holdout_fraction <= 0.5:
             raise PixelboardError(f"holdout_fraction must be between 0 and 0.5, got {holdout_fraction}")
         _at_least(folds, 2, "folds")
-        options = LeaderboardOptions(run=run, set_name=set_name, metric=metric, holdout_fraction=holdout_fraction,
+        _one_of(mode, LEADERBOARD_MODES, "mode")
+        if time_budget is not None and not time_budget > 0:
+            raise PixelboardError(f"time_budget must be more than 0 seconds, got {time_budget}")
+        fits = contextlib.nullcontext()  # the local backend: joblib processes on this machine
+        if _one_of(backend, FEATURIZE_BACKENDS, "backend") == "ray":
+            from pixelboard.featurizers.ray_backend import import_ray
+            from pixelboard.leaderboard.ray_fits import ray_fits
+
+            import_ray()  # without the extra: one line naming it, before any work
+            fits = ray_fits(ray_address)  # the same fold fits as Ray tasks (joblib's Ray backend)
+        options = LeaderboardOptions(mode=mode, time_budget=time_budget, run=run, set_name=set_name, metric=metric, holdout_fraction=holdout_fraction,
                                      folds=folds, seed=seed, jobs=_jobs(jobs), blueprints=split_list(blueprints),
                                      featurizers=split_list(featurizers), blenders=split_list(blenders),
                                      validate_under=parse_transforms(_text(validate_under)), progress=progress)
@@ -236,9 +279,12 @@ class Project:
         with files.lock():  # one writer: two leaderboards would overwrite each other's rows and ids
             with run_log(files.run_dir(run) / "run.log", f"leaderboard {run} on set {set_name}") as run_file:
                 log.info("options: %s", options)
-                result = run_leaderboard(files, options)
+                with fits:
+                    result = run_leaderboard(files, options)
                 board = Leaderboard(result.rows, metric, result.directory, result.n_fitted, result.seconds,
-                                    result.tables)
+                                    result.tables, result.skipped)
+                if result.skipped:
+                    log.warning(result.skipped, extra=SAY)
                 log.info("%d new model(s) fitted in %.1f s; tables in %s", result.n_fitted, result.seconds,
                          result.directory)
                 run_file.note("ranking:\n" + board.render("text"))
@@ -252,7 +298,7 @@ class Project:
         rows, metric = load_ranked(directory)
         return Leaderboard(rows, metric, directory)
 
-    def report(self, format: str = "html", out: str | os.PathLike | None = None, *, run: str = "leaderboard") -> str:
+    def export(self, format: str = "html", out: str | os.PathLike | None = None, *, run: str = "leaderboard") -> str:
         """The last leaderboard as ``csv``, ``md``, ``html`` or ``json`` (``pixelboard export``); also
         written to ``out`` when given."""
         from pixelboard import atomic
@@ -261,6 +307,43 @@ class Project:
         if out:
             atomic.write_text(out, text)
         return text
+
+    # --- insights -------------------------------------------------------------------------------------
+    def report(self, *, run: str = "leaderboard", output: str | os.PathLike | None = None, models: int = 3,
+               per_class: int = 2, device: str = "auto", progress: bool = True) -> ReportResult:
+        """Write the insights report of a run (``pixelboard report``): one offline HTML page (default
+        ``<run>/report.html``) with the leaderboard, partition, options and timings, the top ``models``
+        rows in detail (confusion matrix, per-class scores, ROC, learning curve, confused pairs,
+        misclassified images), activation maps (``per_class`` images per class), an embeddings map and
+        the data-quality lists, also written as CSV beside it; ``leaderboard.html`` links to it."""
+        from pixelboard.insights.report import build_report
+
+        _at_least(models, 1, "models")
+        _at_least(per_class, 1, "per_class")
+        files = self.files
+        with files.lock():  # writes into the run folder (report, CSVs, leaderboard.html)
+            result = build_report(files, run=run, output=output, models=models, per_class=per_class,
+                                  device=_device_name(device), progress=progress)
+        log.info("wrote %s in %.1f s", result.path, result.seconds)
+        return result
+
+    def document(self, model: str = "best", *, run: str = "leaderboard", format: str = "html",
+                 output: str | os.PathLike | None = None, per_class: int = 2, device: str = "auto",
+                 progress: bool = True) -> DocumentResult:
+        """Write one model's documentation (``pixelboard document``) as ``md``, ``html`` or ``docx``
+        (default ``<run>/documents/<ID>.<format>``): the blueprint's steps, every hyper-parameter with
+        the value used, the partition, all scores and the insight pictures. ``model``: ``best``,
+        ``blend`` or a model id."""
+        from pixelboard.insights.document import FORMATS, build_document
+
+        _one_of(format, FORMATS, "format")
+        _at_least(per_class, 1, "per_class")
+        files = self.files
+        with files.lock():
+            result = build_document(files, model, run=run, fmt=format, output=output, per_class=per_class,
+                                    device=_device_name(device), progress=progress)
+        log.info("wrote %s in %.1f s", result.path, result.seconds)
+        return result
 
     # --- deploy, models, bundles ----------------------------------------------------------------------
     def deploy(self, *, run: str = "leaderboard", model: str = "best", jobs: int | None = None) -> DeployResult:
@@ -371,6 +454,13 @@ class Project:
         if out:
             atomic.write_json(out, {**asdict(report), "shifted": report.shifted, "advice": report.advice()})
         return report
+
+
+def _device_name(device: str) -> str:
+    """``auto`` -> the device that exists (CUDA when available); others are checked (a one-line error)."""
+    from pixelboard.featurizers.devices import resolve_device
+
+    return str(resolve_device(device))
 
 
 def _text(value: str | Sequence[str] | None) -> str | None:

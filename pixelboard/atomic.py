@@ -82,6 +82,34 @@ def write_npy(path: str | os.PathLike, array: np.ndarray) -> None:
         np.save(handle, np.ascontiguousarray(array), allow_pickle=False)
 
 
+@contextlib.contextmanager
+def write_npy_memmap(path: str | os.PathLike, shape: tuple[int, ...], dtype=np.float32) -> Iterator[np.ndarray]:
+    """An ``.npy`` file written through a memory map: the caller fills the yielded array (in chunks, so
+    the matrix never has to fit in RAM); on success it is flushed, synced and renamed over ``path``."""
+    path = Path(path)
+    tmp_name = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        array = np.lib.format.open_memmap(tmp_name, mode="w+", dtype=dtype, shape=tuple(shape))
+        yield array
+        array.flush()
+        del array
+        with open(tmp_name, "rb+") as handle:
+            os.fsync(handle.fileno())
+        with contextlib.suppress(OSError):
+            os.chmod(tmp_name, FILE_MODE)
+        os.replace(tmp_name, path)
+    except BaseException as exc:
+        if tmp_name is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp_name)
+        if isinstance(exc, OSError) and exc.errno is not None and not isinstance(exc, WriteError):
+            raise WriteError(exc.errno, exc.strerror, str(path)) from exc
+        raise
+
+
 def read_json(path: str | os.PathLike, *, fix: str = DAMAGED_FIX) -> Any:
     """Parse a JSON file; a damaged one (hand-edited, not JSON, not UTF-8) is a one-line error.
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import click
 
-from pixelboard.commands import demo_cmd, deploy_cmd, featurize_cmd, leaderboard_cmd, listing, predict_cmd, shift_cmd
+from pixelboard.commands import (demo_cmd, deploy_cmd, document_cmd, featurize_cmd, leaderboard_cmd, listing,
+                                 predict_cmd, report_cmd, shift_cmd)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -24,6 +25,8 @@ main.add_command(deploy_cmd.deploy)
 main.add_command(predict_cmd.predict)
 main.add_command(deploy_cmd.export_model)
 main.add_command(shift_cmd.shift)
+main.add_command(report_cmd.report)
+main.add_command(document_cmd.document)
 main.add_command(demo_cmd.demo)
 main.add_command(listing.list_command)
 

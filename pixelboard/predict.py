@@ -20,6 +20,7 @@ from pixelboard.featurizers.augment import augmentation_tags
 from pixelboard.featurizers.pipeline import FeaturizeOptions, featurize_set
 from pixelboard.fitted import FeaturizerSpec, FittedModel
 from pixelboard.leaderboard.store import RunStore
+from pixelboard.leaderboard.table import recommended
 from pixelboard.project import Project
 
 
@@ -46,8 +47,8 @@ class Prediction:
 
 def choose_model(rows: list[dict], choice: str) -> dict:
     """``best`` (rank 1), ``blend`` (best-ranked blend) or a model id such as ``M3`` / ``B2``."""
-    if choice == "best":
-        return rows[0]
+    if choice == "best":  # never a screening row: its one-fold score on a sample is not comparable
+        return recommended(rows)
     if choice == "blend":
         blends = [r for r in rows if r["kind"] == "blend"]
         if not blends:

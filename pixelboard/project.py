@@ -3,6 +3,7 @@
 ```
 <project>/datasets/<set>.json                  image set: ids, files, labels, class names, groups
 <project>/cache/<fingerprint>/                 per-featurizer row store (see featurizers/cache.py)
+<project>/file-index.json                      stat index: path, size, mtime -> content key (featurizers/file_index.py)
 <project>/embeddings/<set>/<featurizer>.npy    the set's matrix, rows in manifest order (+ copies)
 <project>/embeddings/<set>/<featurizer>.json   sidecar: row ids, fingerprint, level slices, versions, timings
 <project>/leaderboard/                         partition, fold models, probabilities, tables
@@ -109,6 +110,10 @@ class Project:
     # --- cache and embeddings -------------------------------------------------------------
     def cache_dir(self, fingerprint: str) -> Path:
         return self.root / "cache" / fingerprint
+
+    @property
+    def file_index_path(self) -> Path:
+        return self.root / "file-index.json"
 
     def embeddings_paths(self, set_name: str, name: str) -> tuple[Path, Path]:
         if not name or "/" in name or "\\" in name or name.startswith("."):  # featurizer names may hold '+'

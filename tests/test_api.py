@@ -81,7 +81,8 @@ def test_copied_defaults_match_their_sources():
 # The API's keyword for a command-line option whose parameter is named differently.
 RENAMED = {"labels_csv": "labels", "meta_csv": "meta", "train_set": "train", "test_set": "test", "fmt": "format"}
 PAIRS = [("featurize", "featurize"), ("leaderboard", "leaderboard"), ("deploy", "deploy"),
-         ("predict", "predict_images"), ("shift", "shift"), ("export-model", "export_model"), ("export", "report")]
+         ("predict", "predict_images"), ("shift", "shift"), ("export-model", "export_model"), ("export", "export"),
+         ("report", "report"), ("document", "document")]
 
 
 @pytest.mark.parametrize("command, method", PAIRS)
@@ -157,5 +158,5 @@ def test_leaderboard_object_and_its_command_line_twins(tmp_path):
     again = project.leaderboard(blueprints="majority,lr_l2", jobs=1, progress=False)
     assert again.n_fitted == 0  # resumed: every row reused
     cli = CliRunner().invoke(main, ["export", "--project", str(root), "--format", "md"])
-    assert cli.exit_code == 0 and cli.stdout == project.report("md")
-    assert project.report("csv", tmp_path / "board.csv") == (tmp_path / "board.csv").read_text()
+    assert cli.exit_code == 0 and cli.stdout == project.export("md")
+    assert project.export("csv", tmp_path / "board.csv") == (tmp_path / "board.csv").read_text()

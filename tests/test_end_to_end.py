@@ -20,9 +20,10 @@ def test_demo_workflow_on_the_bundled_sample(tmp_path):
     result = CliRunner().invoke(main, ["demo", "--out", str(out), "--blueprints", "majority,lr_l2,mlp", "--quiet",
                                        "--jobs", "1"])
     assert result.exit_code == 0, result.output
-    for name in ("train.csv", "test.csv", "meta.csv", "submission.csv", "project/leaderboard/leaderboard.html"):
+    for name in ("train.csv", "test.csv", "meta.csv", "submission.csv", "project/leaderboard/leaderboard.html",
+                 "project/leaderboard/report.html", "project/leaderboard/label_issues.csv"):
         assert (out / name).is_file(), name
-    assert "Leaderboard" in result.output and "submission:" in result.output
+    assert "Leaderboard" in result.output and "submission:" in result.output and "insights report:" in result.output
 
     submission = pd.read_csv(out / "submission.csv")
     test_ids = pd.read_csv(out / "test.csv")["ID"]

@@ -5,6 +5,7 @@ The command line itself and the run on real images are in test_featurize_cli.py.
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -168,6 +169,77 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path, class_folder):
     _no_temp_files(project)
 
 
+def test_stat_index_rehashes_a_changed_file_and_does_not_read_an_unchanged_one(tmp_path, class_folder, monkeypatch):
+    import os
+
+    from pixelboard.featurizers import cache as cache_module
+
+    featurizer = create_featurizer("grayscale20")
+    files = sorted(class_folder.rglob("*.png")) + sorted(class_folder.rglob("*.jpg"))
+    for n, path in enumerate(files):  # older than the racy-timestamp margin, like a user's files
+        os.utime(path, ns=(1_600_000_000_000_000_000 + n, 1_600_000_000_000_000_000 + n))
+    _run(tmp_path / "p", class_folder, featurizer)
+    index = atomic.read_json(tmp_path / "p" / "file-index.json")["files"]
+    assert len(index) == N_IMAGES
+    # edit one file (same mtime, new size); touch another (same bytes, new mtime); leave the rest alone
+    edited, touched = class_folder / "cat" / "0.png", files[-1]
+    stat = edited.stat()
+    write_image(edited, seed=777)
+    os.utime(edited, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert edited.stat().st_size != stat.st_size
+    os.utime(touched, ns=(1_700_000_000_000_000_000, 1_700_000_000_000_000_000))
+    read = []
+    original = cache_module.read_and_hash
+
+    def counting_read_and_hash(path):
+        read.append(Path(path))
+        return original(path)
+
+    monkeypatch.setattr("pixelboard.featurizers.extract.read_and_hash", counting_read_and_hash)
+    decoded = _count_decodes(monkeypatch)
+    monkeypatch.setattr("pixelboard.featurizers.cache.image_key", lambda *a, **k: pytest.fail("hashed in the main process"))
+    result = _run(tmp_path / "p", class_folder, featurizer)
+    assert sorted(read) == sorted([edited, touched])  # only the changed stats are read, and each once
+    assert [p.name for p in decoded] == ["0.png"]  # the touched file's bytes are cached: not decoded
+    assert (result.n_computed, result.n_cached) == (1, N_IMAGES - 1)
+    read.clear()
+    _run(tmp_path / "p", class_folder, featurizer)  # both are remembered now (their mtimes are old)
+    assert read == []
+    (tmp_path / "p" / "file-index.json").write_text("{damaged")  # a shortcut only: ignored and rebuilt
+    assert _run(tmp_path / "p", class_folder, featurizer).n_cached == N_IMAGES and len(read) == N_IMAGES
+
+
+def test_batches_are_committed_together_and_interrupts_keep_them(tmp_path, class_folder, monkeypatch):
+    commits = []
+    original = EmbeddingStore._commit
+
+    def counting_commit(self, keys, rows):
+        commits.append(len(keys))
+        return original(self, keys, rows)
+
+    monkeypatch.setattr(EmbeddingStore, "_commit", counting_commit)
+    featurizer = create_featurizer("grayscale20")
+    _run(tmp_path / "p", class_folder, featurizer, batch_size=2, commit_seconds=60)
+    assert commits == [N_IMAGES]  # one commit for every batch of the run, not 2 fsyncs per batch of 2
+    cache = tmp_path / "p" / "cache" / featurizer.fingerprint()
+    assert len(list(cache.glob("shard-*.npy"))) == 1
+
+    commits.clear()
+    interrupted = create_featurizer("grayscale20", resize="pad")
+    embed, calls = interrupted.embed, []
+
+    def embed_then_interrupt(batch):
+        calls.append(len(batch))
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return embed(batch)
+
+    interrupted.embed = embed_then_interrupt
+    with pytest.raises(KeyboardInterrupt):
+        _run(tmp_path / "q", class_folder, interrupted, batch_size=2, commit_seconds=60)
+    assert commits == [4]  # the two finished batches are committed on the way out
+
+
 def test_cache_shards_are_compacted_and_a_keys_file_commits_a_shard(tmp_path, class_folder):
     featurizer = create_featurizer("grayscale20")
     _run(tmp_path / "p", class_folder, featurizer, batch_size=3)
@@ -247,7 +319,9 @@ def test_skip_bad_images_records_them_and_goes_on(tmp_path, class_folder, monkey
     decoded = _count_decodes(monkeypatch)  # rerun: the good images come from the cache, the bad are tried again
     result = featurize_cli("--images", class_folder, "--project", project, "--backbone", "grayscale20", "--skip-bad-images")
     assert result.exit_code == 0 and "0 computed" in result.stdout and "5 bad skipped" in result.stdout
-    assert {p.relative_to(class_folder).as_posix() for p in decoded} <= set(bad) and len(decoded) == 4
+    # (files just written are hashed again in the decode workers, so the two identical empty files,
+    # whose content is not known beforehand, may each be tried)
+    assert {p.relative_to(class_folder).as_posix() for p in decoded} == set(bad) and 4 <= len(decoded) <= 5
 
 
 # --- one-line errors ----------------------------------------------------------------------------------------
@@ -354,19 +428,22 @@ def test_kill_9_mid_featurize_then_rerun_gives_the_uninterrupted_embeddings(tmp_
                "--backbone", "efficientnet_lite0", "--random-weights", "--batch-size", "4", "--workers", "0",
                "--device", "cpu", "--quiet"]
     project = tmp_path / "project"
+    # Batches are committed together every PIXELBOARD_COMMIT_SECONDS: short here, so the kill lands mid-run.
+    env = {**os.environ, "PIXELBOARD_COMMIT_SECONDS": "0.3"}
     process = subprocess.Popen(command + ["--project", str(project)], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+                               stderr=subprocess.DEVNULL, env=env)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and process.poll() is None and len(list(project.glob("cache/*/shard-*.json"))) < 3:
         time.sleep(0.02)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
-    committed = len(list(project.glob("cache/*/shard-*.json")))
+    shards = list(project.glob("cache/*/shard-*.json"))
+    committed = sum(len(atomic.read_json(shard)) for shard in shards)  # rows: a commit may hold several batches
     matrices = list(project.glob("embeddings/*/*.npy"))  # (featurize.log is there from the start)
-    assert committed >= 3 and not matrices, "the kill should land mid-run"
-    resumed = subprocess.run(command + ["--project", str(project)], capture_output=True, text=True)
+    assert len(shards) >= 3 and committed < 96 and not matrices, "the kill should land mid-run"
+    resumed = subprocess.run(command + ["--project", str(project)], capture_output=True, text=True, env=env)
     assert resumed.returncode == 0, resumed.stderr
-    assert f"{96 - 4 * committed:,} computed, {4 * committed:,} from cache" in resumed.stdout, resumed.stdout
+    assert f"{96 - committed:,} computed, {committed:,} from cache" in resumed.stdout, resumed.stdout
     fresh = subprocess.run(command + ["--project", str(tmp_path / "fresh")], capture_output=True, text=True)
     assert fresh.returncode == 0, fresh.stderr
     name = "efficientnet_lite0-random"

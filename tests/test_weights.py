@@ -23,7 +23,7 @@ from pixelboard.featurizers import create_featurizer, list_featurizers
 from pixelboard.featurizers.timm_backbones import TimmFeaturizer
 from pixelboard.featurizers.weights import WeightsInfo
 
-TIMM = [name for name in list_featurizers() if name != "grayscale20"]
+TIMM = [name for name in list_featurizers() if name not in ("grayscale20", "pixels")]  # the timm networks
 
 
 # --- weights from files -------------------------------------------------------------------------------------

@@ -22,28 +22,45 @@ from pixelboard.commands.predict_cmd import predict
 @logging_options
 @friendly_errors
 def demo(ctx, out, jobs, blueprints, verbose, quiet):
-    """Write the bundled 800-image sample as a competition folder, then featurize -> leaderboard -> deploy -> predict."""
+    """Write the bundled 800-image sample as a competition folder, then featurize -> leaderboard -> deploy -> predict
+    -> report."""
     from pixelboard.datasets.sample import write_competition_folder
     from pixelboard.leaderboard.metrics import get_metric
 
     root = write_competition_folder(out)
     project = str(root / "project")
     click.echo(f"== sample written to {root} (train/, test/, train.csv, test.csv, meta.csv)")
-    click.echo("== 1/4 featurize (bundled EfficientNet-Lite0 weights + grayscale20 baseline)")
+    click.echo("== 1/5 featurize (bundled EfficientNet-Lite0 weights + grayscale20 baseline)")
     ctx.invoke(featurize, images=str(root / "train"), labels_csv=str(root / "train.csv"),
                meta_csv=str(root / "meta.csv"), project_dir=project, verbose=verbose, quiet=quiet)
-    click.echo("== 2/4 leaderboard")
+    click.echo("== 2/5 leaderboard")
     ctx.invoke(leaderboard, project_dir=project, jobs=jobs, blueprints=blueprints, verbose=verbose, quiet=quiet)
-    click.echo("== 3/4 deploy: refit the recommended model on 100% of the training images")
+    click.echo("== 3/5 deploy: refit the recommended model on 100% of the training images")
     ctx.invoke(deploy, project_dir=project, jobs=jobs, verbose=verbose, quiet=quiet)
-    click.echo("== 4/4 predict the test images")
+    click.echo("== 4/5 predict the test images")
     submission = root / "submission.csv"
     ctx.invoke(predict, images=str(root / "test"), labels_csv=str(root / "test.csv"), project_dir=project,
                out=str(submission), verbose=verbose, quiet=quiet)
     score = score_submission(submission, root / "test_labels.csv", get_metric("macro_f1"))
     click.echo(f"test-set Macro F1 of the submission (labels kept aside in test_labels.csv): {score:.4f}")
+    click.echo("== 5/5 report: confusion matrices, activation maps, embeddings map, likely label errors")
+    report = _report(project, quiet)
     click.echo(f"leaderboard table: {Path(project) / 'leaderboard' / 'leaderboard.html'}")
     click.echo(f"submission:        {submission}")
+    if report is not None:
+        click.echo(f"insights report:   {report}")
+
+
+def _report(project: str, quiet: bool) -> Path | None:
+    """The insights report of the demo run; without the ``report`` extra the demo still ends well."""
+    from pixelboard.api import Project
+    from pixelboard.errors import PixelboardError
+
+    try:
+        return Project(project).report(progress=not quiet).path
+    except PixelboardError as exc:
+        click.echo(f"report skipped: {exc}", err=True)
+        return None
 
 
 def score_submission(submission: Path, truth: Path, metric) -> float:

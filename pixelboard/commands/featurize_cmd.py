@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from pixelboard.api import DEFAULT_MAX_PIXELS, RESIZE_MODES, Project
+from pixelboard.api import DEFAULT_MAX_PIXELS, FEATURIZE_BACKENDS, RESIZE_MODES, Project
 from pixelboard.commands.common import (DEFAULT_BACKBONES, friendly_errors, logging_options, name_callback,
                                         project_option, training_image_options)
 
@@ -45,11 +45,17 @@ from pixelboard.commands.common import (DEFAULT_BACKBONES, friendly_errors, logg
 @click.option("--skip-bad-images", is_flag=True, help="Record unreadable images in the sidecar and go on.")
 @click.option("--max-pixels", default=DEFAULT_MAX_PIXELS, show_default=True, type=click.IntRange(1),
               help="Refuse larger images (decompression bombs).")
+@click.option("--backend", type=click.Choice(FEATURIZE_BACKENDS), default="local", show_default=True,
+              help="Where the missing images are embedded: this machine, or a Ray Data job on a Ray cluster "
+              "(the `ray` extra: pip install 'pixelboard[ray]').")
+@click.option("--ray-address", default=None, help="Ray cluster to use with --backend ray, e.g. ray://head:10001 or "
+              "auto [default: $RAY_ADDRESS, else a local Ray instance].")
 @logging_options
 @friendly_errors
 def featurize(images, labels_csv, meta_csv, id_column, target_column, group_column, unlabelled, project_dir,
               set_name, backbones, levels, resize, weights, random_weights, device, batch_size, workers, no_amp,
-              pruned, input_size, augment, augment_copies, views, pools, seed, skip_bad_images, max_pixels, quiet):
+              pruned, input_size, augment, augment_copies, views, pools, seed, skip_bad_images, max_pixels, backend,
+              ray_address, quiet):
     """Embed every image with each backbone; cached, incremental and resumable."""
     # The set's size, each backbone's summary and any skipped file are logged by the API as it goes
     # (pixelboard.logs.SAY): the console handler prints them, featurize.log keeps them.
@@ -59,4 +65,4 @@ def featurize(images, labels_csv, meta_csv, id_column, target_column, group_colu
         resize=resize, weights=weights, random_weights=random_weights, device=device, batch_size=batch_size,
         workers=workers, amp=not no_amp, augment=augment, augment_copies=augment_copies, views=views, pools=pools,
         seed=seed, skip_bad_images=skip_bad_images, max_pixels=max_pixels, pruned=pruned, input_size=input_size,
-        progress=not quiet)
+        progress=not quiet, backend=backend, ray_address=ray_address)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from pixelboard.api import DEFAULT_BLENDERS, TABLE_FORMATS, Project
+from pixelboard.api import (DEFAULT_BLENDERS, DEFAULT_MODE, FEATURIZE_BACKENDS, LEADERBOARD_MODES, TABLE_FORMATS,
+                            Project)
 from pixelboard.commands.common import friendly_errors, logging_options, name_callback, project_option
 
 
@@ -23,9 +24,15 @@ def run_option(command, help="Run directory inside the project (one partition pe
               help="Stratified holdout share, scored once and never used for ranking.")
 @click.option("--folds", default=5, show_default=True, type=click.IntRange(2), help="Cross-validation folds.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the partition and of every model.")
+@click.option("--mode", default=DEFAULT_MODE, show_default=True,
+              help=f"{' | '.join(LEADERBOARD_MODES)}: autopilot screens every row on 16% then 32% of the images "
+              "(one fold) and fits the best few with full CV; quick fits the blueprints that usually win, "
+              "comprehensive every registered one, both with full CV.")
+@click.option("--time-budget", default=None, type=float, metavar="SECONDS",
+              help="Start no fit that cannot finish within this many seconds; run again to resume.")
 @click.option("--jobs", default=None, type=click.IntRange(1),
               help="Fold fits run in parallel processes, one thread each [default: one per CPU core].")
-@click.option("--blueprints", default=None, help="Comma-separated blueprints [default: the default set; "
+@click.option("--blueprints", default=None, help="Comma-separated blueprints [default: the mode's set; "
               "see `pixelboard list blueprints`].")
 @click.option("--featurizers", default=None, help="Comma-separated embeddings to use [default: all of the set].")
 @click.option("--blenders", default=",".join(DEFAULT_BLENDERS), show_default=True,
@@ -33,16 +40,27 @@ def run_option(command, help="Run directory inside the project (one partition pe
 @click.option("--validate-under", default=None,
               help="Also score validation and holdout images under these views (dihedral, or e.g. "
               "rot90,rot180,rot270,hflip), one drawn per image, and rank by that score; needs `featurize --views`.")
+@click.option("--backend", type=click.Choice(FEATURIZE_BACKENDS), default="local", show_default=True,
+              help="Where the fold fits run: local processes, or Ray tasks on a Ray cluster (--jobs at a time; "
+              "the `ray` extra: pip install 'pixelboard[ray]'). The same rows either way.")
+@click.option("--ray-address", default=None, help="Ray cluster to use with --backend ray [default: $RAY_ADDRESS, "
+              "else a local Ray instance].")
 @logging_options
 @friendly_errors
-def leaderboard(project_dir, run, set_name, metric, holdout_fraction, folds, seed, jobs, blueprints, featurizers,
-                blenders, validate_under, quiet):
-    """Fit every blueprint on every featurizer, blend the best, rank and write the tables."""
+def leaderboard(project_dir, run, set_name, metric, holdout_fraction, folds, seed, mode, time_budget, jobs, blueprints,
+                featurizers, blenders, validate_under, backend, ray_address, quiet):
+    """Fit the blueprints on every featurizer (screened first in autopilot mode), blend the best, rank and
+    write the tables."""
+    from pixelboard.leaderboard.autopilot import render_learning_curve
+
     board = Project(project_dir).leaderboard(
         run=run, set_name=set_name, metric=metric, holdout_fraction=holdout_fraction, folds=folds, seed=seed,
         jobs=jobs, blueprints=blueprints, featurizers=featurizers, blenders=blenders, validate_under=validate_under,
-        progress=not quiet)
+        mode=mode, time_budget=time_budget, progress=not quiet, backend=backend, ray_address=ray_address)
     click.echo(board.render("text"))
+    curve = board.learning_curve
+    if len({p["sample_pct"] for p in curve["rows"]}) > 1:  # screened: how each row grew with its sample
+        click.echo("\n" + render_learning_curve(curve).rstrip())
     click.echo(f"{board.n_fitted} new model(s) fitted in {board.seconds:.1f} s; tables: "
                + ", ".join(str(p) for p in board.tables.values()))
 
@@ -56,7 +74,7 @@ def leaderboard(project_dir, run, set_name, metric, holdout_fraction, folds, see
 @friendly_errors
 def export(project_dir, run, fmt, out):
     """Regenerate the leaderboard table as CSV, Markdown, HTML or JSON."""
-    text = Project(project_dir).report(fmt, out, run=run)
+    text = Project(project_dir).export(fmt, out, run=run)
     if out:
         click.echo(f"wrote {out}")
     else:

@@ -8,6 +8,7 @@ refused from their header, before any pixel is decoded; very large ones are shru
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -39,15 +40,15 @@ def is_image_file(path: Path) -> bool:
 
 
 def load_rgb(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS,
-             draft_size: tuple[int, int] | None = None) -> Image.Image:
-    """Open ``path`` and return a fully decoded RGB image.
+             draft_size: tuple[int, int] | None = None, data: bytes | None = None) -> Image.Image:
+    """Open ``path`` (or decode ``data``, the bytes already read from it) and return a fully decoded RGB image.
 
     ``draft_size`` (the size the caller will resize to) lets libjpeg decode a large JPEG at a
     reduced scale (never below that size), which is several times faster for big scans that are
     shrunk to 224 px anyway; other very large images are box-reduced right after decoding.
     """
     try:
-        with Image.open(path) as img:
+        with Image.open(io.BytesIO(data) if data is not None else path) as img:
             width, height = img.size
             if width * height > max_pixels:
                 raise ImageDecodeError(
@@ -71,7 +72,8 @@ def load_rgb(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS,
     except Exception as exc:  # PIL raises many types (OSError, SyntaxError, ValueError...) for bad data
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if "cannot identify image file" in reason:
-            reason = "empty file (0 bytes)" if _is_empty(path) else "not an image file"
+            empty = len(data) == 0 if data is not None else _is_empty(path)
+            reason = "empty file (0 bytes)" if empty else "not an image file"
         raise ImageDecodeError(reason) from None
 
 

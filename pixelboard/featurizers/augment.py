@@ -108,6 +108,11 @@ def _rotate_small(img):
     return A.Rotate(limit=10, border_mode=cv2.BORDER_CONSTANT, fill=255, p=1)
 
 
+# Albumentations 2.0's Perspective fills only the first channel with a scalar fill (255 drew red
+# borders on RGB images); a 3-tuple fills white on RGB and on grayscale images alike.
+WHITE = (255, 255, 255)
+
+
 def _damage(img):
     """The damage a scanned or photographed test image shows: two of these effects, drawn per image."""
     import albumentations as A
@@ -118,7 +123,7 @@ def _damage(img):
         A.GaussianBlur(blur_limit=0, sigma_limit=(low, high), p=1),
         A.GaussNoise(std_range=(0.02, 0.08), p=1),
         A.RandomBrightnessContrast(brightness_limit=0.3, contrast_limit=0.3, p=1),
-        A.Perspective(scale=(0.02, 0.06), fit_output=True, border_mode=cv2.BORDER_CONSTANT, fill=255, p=1),
+        A.Perspective(scale=(0.02, 0.06), fit_output=True, border_mode=cv2.BORDER_CONSTANT, fill=WHITE, p=1),
         A.RandomShadow(p=1),
         A.ImageCompression(quality_range=(20, 60), p=1),
     ], n=2, p=1)
@@ -140,7 +145,7 @@ TRANSFORMS: dict[str, Transform] = {t.name: t for t in (
     Transform("jpeg", _albumentations(lambda img: _a().ImageCompression(quality_range=(15, 60), p=1)), True),
     Transform("brightness", _albumentations(lambda img: _a().RandomBrightnessContrast(0.3, 0.3, p=1)), True),
     Transform("perspective", _albumentations(lambda img: _a().Perspective(scale=(0.02, 0.06), fit_output=True,
-                                                                          fill=255, p=1)), True),
+                                                                          fill=WHITE, p=1)), True),
     Transform("shadow", _albumentations(lambda img: _a().RandomShadow(p=1)), True),
     Transform("damage", _albumentations(_damage), True),
     Transform("ink", _augraphy("InkBleed"), True),

@@ -1,4 +1,9 @@
-"""Featurize one image set into the project: hash, look up the cache, compute only what is new.
+"""Featurize one image set into the project: look up the cache, compute only what is new.
+
+A file's content key comes from the project's stat index when its size and mtime are unchanged,
+else from its bytes, read once in the decode workers for both hashing and decoding. Finished
+batches are committed to the cache every few seconds; the set's matrix is written through a memory
+map from the cache, never built in RAM.
 
 The set's matrix (``embeddings/<set>/<featurizer>.npy`` + sidecar) is written only when every
 row is available, so a run that stops on bad files or an interrupt leaves no half-written output,
@@ -7,6 +12,8 @@ while every finished batch stays in the cache for the next run.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,11 +26,16 @@ from pixelboard.datasets.sources import ImageSet
 from pixelboard.errors import PixelboardError
 from pixelboard.featurizers.augment import TRANSFORMS, augmentation_tags
 from pixelboard.featurizers.base import Featurizer
-from pixelboard.featurizers.cache import EmbeddingStore, image_key
+from pixelboard import atomic
+from pixelboard.featurizers.cache import EmbeddingStore
 from pixelboard.featurizers.extract import WorkItem, extract
+from pixelboard.featurizers.file_index import FileIndex, file_stat
 from pixelboard.featurizers.views import pool_views, pooled_slices, variant_name
 from pixelboard.project import Project
 from pixelboard.versions import library_versions
+
+
+_CHUNK_ROWS = 4096  # rows copied from the cache into the set's memory-mapped matrix at a time
 
 
 @dataclass
@@ -38,6 +50,9 @@ class FeaturizeOptions:
     skip_bad_images: bool = False
     max_pixels: int = DEFAULT_MAX_PIXELS
     progress: bool = True
+    # Finished batches are committed to the cache together at most this often (a kill -9 loses at
+    # most this much work); 0 commits every batch.
+    commit_seconds: float = field(default_factory=lambda: float(os.environ.get("PIXELBOARD_COMMIT_SECONDS", "2")))
 
 
 @dataclass(frozen=True)
@@ -61,32 +76,78 @@ class FeaturizeResult:
 
 
 def featurize_set(project: Project, image_set: ImageSet, featurizer: Featurizer,
-                  options: FeaturizeOptions | None = None) -> FeaturizeResult:
+                  options: FeaturizeOptions | None = None, backend=None) -> FeaturizeResult:
+    """``backend`` (default: this process and its decode workers, :func:`extract`) embeds the missing
+    rows; any callable with ``extract``'s signature will do (``ray_backend.RayBackend``)."""
     options = options or FeaturizeOptions()
+    run = backend or extract
     started = time.perf_counter()
     tags = augmentation_tags(options.augment, options.augment_copies) if options.augment else []
     view_tags = augmentation_tags(options.views, 1) if options.views else []
     paths = image_set.paths()
-    content = [image_key(p) for p in _progress(paths, options, "hashing", unit="img")]
-    # Views are rows like augmented copies (same cache keys) but kept apart: they train nothing themselves.
-    rows = [(i, "") for i in range(len(paths))] + [(i, tag) for tag in tags + view_tags for i in range(len(paths))]
-    keys = [content[i] + (f"|{_cache_tag(tag, options.seed)}" if tag else "") for i, tag in rows]
+    # The stat index gives the content of every unchanged file without reading it; the others are
+    # read once, in the decode workers, for both their hash and their pixels.
+    file_index = FileIndex(project.file_index_path)
+    content: list[str | None] = [file_index.lookup(p, file_stat(p))
+                                 for p in _progress(paths, options, "checking files", unit="img")]
+    store = EmbeddingStore(project.cache_dir(featurizer.fingerprint()), featurizer.n_features, featurizer.describe(),
+                           commit_seconds=options.commit_seconds)
+    computed: set[str] = set()
+    reasons: dict[str, str] = {}  # content key -> why it could not be decoded
+    unreadable: dict[int, str] = {}  # image -> why it could not even be read (no content key)
 
-    store = EmbeddingStore(project.cache_dir(featurizer.fingerprint()), featurizer.n_features, featurizer.describe())
-    todo = store.missing(keys)
-    first_row = {key: r for r, key in reversed(list(enumerate(keys)))}
-    sources = [rows[first_row[k]] for k in todo]  # (image, tag) of each key to compute
-    items = [WorkItem(paths[image], tag, content[image]) for image, tag in sources]
+    def commit(keys: list[str], rows: np.ndarray) -> None:
+        store.add(keys, rows)
+        computed.update(keys)
 
-    with _progress_bar(len(items), options, f"{featurizer.entry_name()} [{featurizer.device.type}]") as bar:
-        bad = extract(featurizer, items, batch_size=options.batch_size, workers=options.workers,
+    # Pass 1: the original images (unknown files are hashed here; known ones only if not cached).
+    unknown = [i for i, c in enumerate(content) if c is None]
+    first_known = {c: i for i, c in reversed(list(enumerate(content))) if c is not None}
+    known_todo = [i for c, i in first_known.items() if c not in store]
+    items = [WorkItem(paths[i], hash=True) for i in unknown] + [WorkItem(paths[i], "", content[i]) for i in known_todo]
+    owners = unknown + known_todo
+    hashes: dict = {}
+    try:
+        with _progress_bar(len(items), options, f"{featurizer.entry_name()} [{featurizer.device.type}]") as bar:
+            def plain_batch(idx, emb):
+                commit([hashes[j].content_key if items[j].hash else items[j].content_key for j in idx], emb)
+
+            bad = run(featurizer, items, batch_size=options.batch_size, workers=options.workers,
+                      max_pixels=options.max_pixels, seed=options.seed, progress=bar, on_batch=plain_batch,
+                      cached=frozenset(store.keys()) if unknown else frozenset(), hashes=hashes)
+            for j, hashed in hashes.items():
+                content[owners[j]] = hashed.content_key
+            for j, reason in bad.items():
+                if content[owners[j]] is None:
+                    unreadable[owners[j]] = reason
+                else:
+                    reasons[content[owners[j]]] = reason
+            # Pass 2: augmented copies and views of the good images (their keys need the content hash).
+            rows = [(i, "") for i in range(len(paths))] + [(i, tag) for tag in tags + view_tags
+                                                           for i in range(len(paths))]
+            keys = [_row_key(content[i], tag, options.seed) for i, tag in rows]
+            good = [r for r, (i, tag) in enumerate(rows) if tag and content[i] is not None and content[i] not in reasons]
+            first_row = {keys[r]: r for r in reversed(good)}
+            todo = store.missing(list(first_row))
+            tagged = [WorkItem(paths[rows[first_row[k]][0]], rows[first_row[k]][1], content[rows[first_row[k]][0]])
+                      for k in todo]
+            bar.total = len(items) + len(tagged)
+            bar.refresh()
+            bad = run(featurizer, tagged, batch_size=options.batch_size, workers=options.workers,
                       max_pixels=options.max_pixels, seed=options.seed, progress=bar,
-                      on_batch=lambda idx, emb: store.add([todo[i] for i in idx], emb))
+                      on_batch=lambda idx, emb: commit([todo[i] for i in idx], emb))
+            for j, reason in bad.items():
+                reasons[tagged[j].content_key] = reason
+    finally:  # finished batches and the hashes learnt so far are kept, whatever stopped the run
+        store.flush()
+        now = time.time_ns()
+        for j, hashed in hashes.items():
+            file_index.remember(paths[owners[j]], hashed.stat, hashed.content_key, now)
+        file_index.save()
     store.compact()
     # Identical files share one key and are decoded once: map failures back to every file with that content.
-    reasons = {todo[i].split("|", 1)[0]: reason for i, reason in bad.items()}
-    bad_sources = {i for i, key in enumerate(content) if key in reasons}
-    bad_files = sorted((image_set.files[i], reasons[content[i]]) for i in bad_sources)
+    bad_sources = {i: reasons[c] for i, c in enumerate(content) if c in reasons} | unreadable
+    bad_files = sorted((image_set.files[i], reason) for i, reason in bad_sources.items())
     if bad_files and not options.skip_bad_images:
         listed = "; ".join(f"{f} ({reason})" for f, reason in bad_files)
         raise PixelboardError(f"{len(bad_files)} unreadable image(s): {listed}. Fix or remove them, or rerun with "
@@ -94,22 +155,53 @@ def featurize_set(project: Project, image_set: ImageSet, featurizer: Featurizer,
 
     n_plain = len(paths) * (1 + len(tags))
     kept = [r for r, (i, _) in enumerate(rows[:n_plain]) if i not in bad_sources]
-    matrix = store.get([keys[r] for r in kept]) if kept else np.zeros((0, featurizer.n_features), np.float32)
+    kept_keys = [keys[r] for r in kept]
     seconds = time.perf_counter() - started
-    sidecar = _sidecar(image_set, featurizer, rows, kept, bad_files, options, seconds, len(items), content)
-    path = project.save_embeddings(image_set.name, featurizer.entry_name(), matrix, sidecar)
+    sidecar = _sidecar(image_set, featurizer, rows, kept, bad_files, options, seconds, len(computed), content)
+    sidecar["rows_digest"] = hashlib.blake2b("\n".join(kept_keys).encode(), digest_size=16).hexdigest()
+    path = _save_matrix(project, image_set.name, featurizer, store, kept_keys, sidecar, unchanged_rows=not computed)
     variants = []
     if view_tags:
         originals = [i for i in range(len(paths)) if i not in bad_sources]
         views = np.stack([store.get([keys[i] for i in originals])] +
-                         [store.get([content[i] + f"|{_cache_tag(tag, options.seed)}" for i in originals])
+                         [store.get([_row_key(content[i], tag, options.seed) for i in originals])
                           for tag in view_tags])
         variants = save_views(project, image_set.name, sidecar, options.views, views, options.pools)
     skipped = [{"file": f, "reason": r} for f, r in bad_files]
-    computed_now = set(todo)
-    n_cached = sum(keys[r] not in computed_now for r in kept)
-    return FeaturizeResult(featurizer.entry_name(), path, len(kept), len(items) - len(bad), n_cached, seconds, skipped,
+    n_cached = sum(key not in computed for key in kept_keys)
+    return FeaturizeResult(featurizer.entry_name(), path, len(kept), len(computed), n_cached, seconds, skipped,
                            variants)
+
+
+def _row_key(content: str | None, tag: str, seed: int) -> str:
+    return (content or "") + (f"|{_cache_tag(tag, seed)}" if tag else "")
+
+
+def _save_matrix(project: Project, set_name: str, featurizer: Featurizer, store: EmbeddingStore, keys: list[str],
+                 sidecar: dict, unchanged_rows: bool) -> Path:
+    """Write the set's matrix through a memory map (never whole in RAM), or keep the one on disk when a
+    run computed nothing and its rows are the same keys in the same order (a no-change rerun)."""
+    npy, meta = project.embeddings_paths(set_name, featurizer.entry_name())
+    if unchanged_rows and _same_matrix(npy, meta, sidecar):
+        store.check(keys)  # the cache stays checked (a damaged shard is named) though nothing is copied
+        atomic.write_json(meta, sidecar)
+        return npy
+    with atomic.write_npy_memmap(npy, (len(keys), featurizer.n_features)) as out:
+        for start in range(0, len(keys), _CHUNK_ROWS):
+            store.get(keys[start:start + _CHUNK_ROWS], out=out[start:start + _CHUNK_ROWS])
+    atomic.write_json(meta, sidecar)  # matrix first: the sidecar names only a complete matrix
+    return npy
+
+
+def _same_matrix(npy: Path, meta: Path, sidecar: dict) -> bool:
+    try:
+        old = atomic.read_json(meta)
+        shape = atomic.read_npy(npy, mmap_mode="r").shape
+    except (OSError, PixelboardError):
+        return False
+    return (isinstance(old, dict) and old.get("fingerprint") == sidecar["fingerprint"]
+            and old.get("rows_digest") == sidecar["rows_digest"]
+            and shape == (len(sidecar["rows"]["ids"]), sidecar["n_features"]))
 
 
 def save_views(project: Project, set_name: str, sidecar: dict, view_names: list[str], views: np.ndarray,
@@ -135,10 +227,10 @@ def save_views(project: Project, set_name: str, sidecar: dict, view_names: list[
 
 
 def _cache_tag(tag: str, seed: int) -> str:
-    """Random transforms depend on the seed, so it is part of their cache identity; ``/img2`` marks
-    draws seeded per image from the library-backed transforms (rows cached by earlier implementations
-    are not reused)."""
-    return f"{tag}@{seed}/img2" if TRANSFORMS[tag.split("#")[0]].random else tag
+    """Random transforms depend on the seed, so it is part of their cache identity; ``/img3`` marks
+    draws seeded per image from the library-backed transforms with white perspective borders (rows
+    cached by earlier implementations, ``/img2``: red borders, are not reused)."""
+    return f"{tag}@{seed}/img3" if TRANSFORMS[tag.split("#")[0]].random else tag
 
 
 def _sidecar(image_set, featurizer, rows, kept, bad_files, options, seconds, n_computed, content) -> dict:

@@ -33,13 +33,17 @@ class FoldResult:
 
 
 def fit_fold(blueprint: str, rows: FeatureRows, columns: np.ndarray, y: np.ndarray, groups: np.ndarray,
-             n_classes: int, partition: Partition, fold: int, seed: int, threads: int) -> FoldResult:
+             n_classes: int, partition: Partition, fold: int, seed: int, threads: int,
+             sample: np.ndarray | None = None) -> FoldResult:
     """One fold's fit and predictions; safe to run in a worker process.
 
     ``groups`` (one per original image) reach the estimator's inner splits too, so no image, copy or
-    duplicate straddles the split that tunes C or picks the boosting rounds.
+    duplicate straddles the split that tunes C or picks the boosting rounds. ``sample``: train on
+    these original images (a screening sample inside the fold's training part) instead of all of it.
     """
     train_originals, valid_originals = partition.folds[fold]
+    if sample is not None:
+        train_originals = sample
     train = rows.train_rows(train_originals)
     valid = rows.original_rows(valid_originals)
     holdout = rows.original_rows(partition.holdout)
@@ -88,6 +92,19 @@ def assemble(folds: list[FoldResult], partition: Partition, n_classes: int,
         oof[partition.folds[result.fold][1]] = valid_of(result)
     holdout = np.mean([holdout_of(r) for r in folds], axis=0) if len(partition.holdout) else np.zeros((0, n_classes))
     return oof, holdout
+
+
+def score_one_fold(folds: list[FoldResult], y: np.ndarray, partition: Partition, n_classes: int,
+                   shifted: bool = False) -> dict[str, dict[str, float]]:
+    """A screening row's scores: Validation and Holdout of its one fold model; no Cross Validation."""
+    (result,) = folds
+    valid = partition.folds[result.fold][1]
+    proba = result.shifted_valid_proba if shifted else result.valid_proba
+    holdout_proba = result.shifted_holdout_proba if shifted else result.holdout_proba
+    scores = score_all(y[valid], proba, n_classes)
+    holdout = score_all(y[partition.holdout], holdout_proba, n_classes) if len(partition.holdout) else {}
+    return {name: {"validation": float(value), "cv_mean": float("nan"), "cv_std": float("nan"),
+                   "holdout": float(holdout.get(name, np.nan))} for name, value in scores.items()}
 
 
 def score_model(oof: np.ndarray, holdout_proba: np.ndarray, y: np.ndarray, partition: Partition,

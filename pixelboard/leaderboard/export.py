@@ -15,7 +15,7 @@ from pixelboard.leaderboard.table import render_html, render_json, render_markdo
 FORMATS = ("csv", "md", "html", "json")
 
 
-def render(ranked: list[dict], metric: str, fmt: str) -> str:
+def render(ranked: list[dict], metric: str, fmt: str, report: str | None = None) -> str:
     if fmt == "json":
         return render_json(ranked, metric)
     frame = to_frame(ranked, metric)
@@ -24,15 +24,20 @@ def render(ranked: list[dict], metric: str, fmt: str) -> str:
     if fmt == "md":
         return render_markdown(frame, metric)
     if fmt == "html":
-        return render_html(frame, metric)
+        return render_html(frame, metric, report=report)
     raise PixelboardError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
 
 
-def write_tables(ranked: list[dict], metric: str, directory: Path, formats=FORMATS) -> dict[str, Path]:
+def write_tables(ranked: list[dict], metric: str, directory: Path, formats=FORMATS,
+                 report: str | None = None) -> dict[str, Path]:
+    """``report``: the insights report's path relative to ``directory`` for the HTML page to link to
+    (default: ``report.html`` when `pixelboard report` wrote one there)."""
+    if report is None and (Path(directory) / "report.html").is_file():
+        report = "report.html"
     paths = {}
     for fmt in formats:
         path = Path(directory) / f"leaderboard.{fmt}"
-        atomic.write_text(path, render(ranked, metric, fmt))
+        atomic.write_text(path, render(ranked, metric, fmt, report))
         paths[fmt] = path
     return paths
 

@@ -1,9 +1,11 @@
-"""Run the leaderboard: partition once, fit every (blueprint x featurizer) row, blend, rank.
+"""Run the leaderboard: partition once, fit the mode's (blueprint x featurizer) rows stage by stage, blend, rank.
 
 Finished rows are reused (their key covers the blueprint and its parameters, the embeddings'
-contents, the groups, the partition and the library versions), so a second run fits nothing and an interrupted or extended run fits only
-what is missing. Only out-of-fold probabilities ever reach the blenders; ranking uses Cross
-Validation, never Holdout.
+contents, the groups, the partition, the stage and its sample, and the library versions), so a
+second run fits nothing and an interrupted, budget-stopped or extended run fits only what is missing.
+Which rows, at which stage, is autopilot.py's; what a fit may cost under ``--time-budget`` is
+budget.py's. Only out-of-fold probabilities of full-CV rows ever reach the blenders; ranking uses
+Cross Validation, never Holdout.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -19,10 +22,15 @@ from tqdm.auto import tqdm
 from pixelboard import atomic
 from pixelboard.errors import PixelboardError
 from pixelboard.fitted import FeaturizerSpec, FittedModel
-from pixelboard.leaderboard.blenders import BLENDERS, create_blender, cross_validated_blend, get_blender_spec
+from pixelboard.leaderboard.autopilot import (PROMOTE_TOP, Candidate, Stage, full_sample_pct, get_mode, halve,
+                                              learning_curve, plan_candidates, promote, render_learning_curve,
+                                              screening_stages, stage_score)
+from pixelboard.leaderboard.blend_rows import blend_rows
+from pixelboard.leaderboard.blenders import get_blender_spec
+from pixelboard.leaderboard.budget import FitEstimator, TimeBudget, blend_seconds, prior_cost
 from pixelboard.leaderboard.data import (FeatureRows, Labels, array_digest, image_content_keys, load_feature_rows,
                                          load_labels)
-from pixelboard.leaderboard.evaluate import assemble, fit_fold, score_model
+from pixelboard.leaderboard.evaluate import FoldResult, assemble, fit_fold, score_model, score_one_fold
 from pixelboard.leaderboard.export import write_tables
 from pixelboard.leaderboard.metrics import get_metric
 from pixelboard.leaderboard.identity import groups_fingerprint, identity_groups, n_merged
@@ -30,12 +38,12 @@ from pixelboard.leaderboard.partition import Partition, make_partition
 from pixelboard.leaderboard.shift import shifted_rows
 from pixelboard.leaderboard.store import RunStore, row_key
 from pixelboard.leaderboard.table import rank_rows
-from pixelboard.models import blueprint_params, get_blueprint, list_blueprints
+from pixelboard.models import blueprint_params, get_blueprint
 from pixelboard.project import Project
 from pixelboard.versions import library_versions
 
-BASELINE_FEATURIZER = "grayscale20"
 FIT_THREADS = 1  # threads per fit: fixed, so results do not depend on --jobs or the machine
+CLOSING_SECONDS = 0.5  # budget kept for ranking and writing the tables
 
 
 @dataclass
@@ -47,7 +55,9 @@ class LeaderboardOptions:
     folds: int = 5
     seed: int = 0
     jobs: int = 1
-    blueprints: list[str] = field(default_factory=list)  # empty: the registry's default set
+    mode: str = "autopilot"  # quick | autopilot | comprehensive (autopilot.MODES)
+    time_budget: float | None = None  # seconds for the whole run; None: no limit
+    blueprints: list[str] = field(default_factory=list)  # empty: the mode's set
     featurizers: list[str] = field(default_factory=list)  # empty: every featurizer of the set
     blenders: list[str] = field(default_factory=lambda: ["avg", "glm", "greedy"])
     blend_top: int = 3  # members of the average blender
@@ -58,44 +68,123 @@ class LeaderboardOptions:
 
 @dataclass
 class LeaderboardResult:
-    rows: list[dict]  # ranked, best first
+    rows: list[dict]  # ranked, best first: full-CV rows and blends, then screening rows
     directory: Path
     n_fitted: int
     seconds: float
     tables: dict[str, Path]  # format -> leaderboard.<format> in the run directory
+    learning_curve: dict = field(default_factory=dict)  # <run>/learning_curve.json
+    skipped: str = ""  # one line: what the time budget left out and how to resume; "" when nothing
+
+
+@dataclass(frozen=True)
+class RowJob:
+    """One leaderboard row to fit: a candidate at a stage (``stage=None``: full CV), its key and id."""
+
+    candidate: Candidate
+    stage: Stage | None
+    rows: FeatureRows
+    spec: dict
+    key: str
+    model_id: str
+    train_rows: int  # matrix rows one of its fits trains on (copies included): what its cost scales with
+    sample_pct: float  # % of the labelled images one of its fits trains on
+
+    @property
+    def folds(self) -> list[int]:
+        return [0] if self.stage else list(range(self.spec["folds"]))
+
+    @property
+    def where(self) -> str:
+        return f"{self.candidate.blueprint} on {self.candidate.featurizer} at {self.sample_pct:g}%"
+
+
+@dataclass
+class RunContext:
+    """What every stage of one run shares."""
+
+    options: LeaderboardOptions
+    labels: Labels
+    groups: np.ndarray
+    partition: Partition
+    store: RunStore
+    features: dict[str, FeatureRows]
+    shared: dict  # key parts common to every row
+    budget: TimeBudget
+    estimator: FitEstimator = field(default_factory=FitEstimator)
+    skipped: list[RowJob] = field(default_factory=list)  # rows the time budget did not start
+    skipped_blends: list[str] = field(default_factory=list)
+    n_fitted: int = 0
+
+    def fold_seconds(self, job: RowJob) -> float:
+        return self.estimator.seconds(job.candidate.blueprint, job.candidate.featurizer, job.train_rows,
+                                      job.rows.X.shape[1])
 
 
 def run_leaderboard(project: Project, options: LeaderboardOptions) -> LeaderboardResult:
     started = time.perf_counter()
+    if options.time_budget is not None and not options.time_budget > 0:
+        raise PixelboardError(f"the time budget must be more than 0 seconds, got {options.time_budget}")
+    budget = TimeBudget(options.time_budget, options.jobs, started)
     metric = get_metric(options.metric)
+    mode = get_mode(options.mode)
     for name in options.blenders:  # unknown names fail before any model is fitted
         get_blender_spec(name)
-    blueprints = options.blueprints or list_blueprints(default_only=True)
-    for name in blueprints:
-        get_blueprint(name)
     labels = load_labels(project, options.set_name)
     features = [load_feature_rows(project, name, labels, options.set_name) for name in _featurizers(project, options)]
+    candidates = plan_candidates(mode, options.blueprints, features)
     groups = identity_groups(image_content_keys(features), labels.groups)
     if options.validate_under:
         features = [replace(rows, shifted=shifted_rows(project, rows, labels, options.validate_under, options.seed,
                                                        options.set_name)) for rows in features]
     store = RunStore(project.run_dir(options.run))
     partition = _partition(store, labels, groups, options)
-    plan = _plan(features, blueprints, options, partition, groups)
     atomic.write_json(store.directory / "config.json", _config(options, labels, features, groups))
+    shared = {"groups": groups_fingerprint(groups), "partition": partition.fingerprint(), "seed": options.seed,
+              "versions": library_versions()}
+    ctx = RunContext(options, labels, groups, partition, store, {f.name: f for f in features}, shared, budget)
+    budget.reserve = CLOSING_SECONDS + sum(
+        blend_seconds(b, len(partition.cv_rows()), min(options.blend_candidates, len(candidates)), labels.n_classes)
+        for b in options.blenders)
 
-    results, todo = [], []
-    for spec, rows in plan:
-        key = row_key(spec)
-        model_id = store.model_id(key, "M")
-        done = store.load_result(model_id, key)
-        (results.append(done) if done else todo.append((model_id, key, spec, rows)))
-    results += _fit_rows(todo, labels, groups, partition, store, options)
-    results += _blend(results, labels, partition, store, options)
-    ranked = rank_rows(results, metric.name, shifted=bool(options.validate_under))
+    shifted = bool(options.validate_under)
+    static_cost = lambda c: prior_cost(c.blueprint, *ctx.features[c.featurizer].X.shape)  # noqa: E731 (no clock)
+    results, entering = [], candidates
+    stages = screening_stages(mode, candidates, partition, labels.y, groups, options.seed)
+    for number, stage in enumerate(stages, start=1):
+        screened = _fit_stage(ctx, entering, stage)
+        results += screened
+        if ctx.skipped:  # the next stage promotes on complete scores only: resume to get there
+            break
+        scores = {Candidate(r["blueprint"], r["featurizer"]): stage_score(r, metric.name, shifted) for r in screened}
+        top = PROMOTE_TOP if number == len(stages) else halve(len(entering))
+        entering = promote(entering, scores, top, static_cost)
+    full = [] if ctx.skipped else _fit_stage(ctx, entering, None)
+    results += full
+    if not results:
+        raise PixelboardError(_skipped_line(ctx, options).replace("finished rows are saved", "no row finished"))
+    results += [] if ctx.skipped else blend_rows(full, ctx)  # blends of a cut run would not be those of the whole
+    ranked = rank_rows(results, metric.name, shifted=shifted)
     store.save_ranking([r["id"] for r in ranked], metric.name)
     tables = write_tables(ranked, metric.name, store.directory)
-    return LeaderboardResult(ranked, store.directory, len(todo), time.perf_counter() - started, tables)
+    curve = learning_curve(ranked, metric.name, shifted)
+    atomic.write_json(store.directory / "learning_curve.json", curve)
+    atomic.write_text(store.directory / "learning_curve.md", render_learning_curve(curve))
+    skipped = _skipped_line(ctx, options) if budget.stopped else ""
+    return LeaderboardResult(ranked, store.directory, ctx.n_fitted, time.perf_counter() - started, tables, curve,
+                             skipped)
+
+
+def _skipped_line(ctx: RunContext, options: LeaderboardOptions) -> str:
+    """One line: what the budget left out, and that a rerun resumes."""
+    what = []
+    if ctx.skipped:
+        rows = ", ".join(job.where for job in ctx.skipped[:3]) + (", …" if len(ctx.skipped) > 3 else "")
+        what.append(f"{len(ctx.skipped)} row(s) ({rows}), the stages after them and the blends")
+    if ctx.skipped_blends:
+        what.append(f"the {', '.join(ctx.skipped_blends)} blend(s)")
+    return (f"time budget of {options.time_budget:g} s: skipped {'; '.join(what)}; finished rows are saved — "
+            "run again (with a larger --time-budget) to resume")
 
 
 def _partition(store: RunStore, labels: Labels, groups: np.ndarray, options: LeaderboardOptions) -> Partition:
@@ -126,150 +215,135 @@ def _featurizers(project: Project, options: LeaderboardOptions) -> list[str]:
     return options.featurizers or available
 
 
-def _plan(features: list[FeatureRows], blueprints: list[str], options: LeaderboardOptions, partition: Partition,
-          groups: np.ndarray):
-    """Every blueprint on every featurizer; the Baseline Image Classifier whenever grayscale20 exists.
-
-    A row's key covers everything that changes its numbers: the embeddings' contents, the groups,
-    the partition, the estimator's parameters, the seed and the library versions. A finished row is
-    reused only when all of them match.
-    """
-    shared = {"groups": groups_fingerprint(groups), "partition": partition.fingerprint(), "seed": options.seed,
-              "versions": library_versions()}
-    plan = []
-    for rows in features:
-        # Scored under views: the views and the drawn view rows are part of the row's identity too.
-        shift = {} if rows.shifted is None else {"validate_under": options.validate_under,
-                                                 "shifted_rows": array_digest(rows.shifted)}
-        chosen = list(blueprints)
-        if rows.name.startswith(BASELINE_FEATURIZER) and "lr_l2" not in chosen:
-            chosen.append("lr_l2")
-        for name in chosen:
-            spec = {"blueprint": name, "params": blueprint_params(name), "featurizer": rows.name,
-                    "fingerprint": rows.embeddings.sidecar["fingerprint"], "rows": rows.digest(),
-                    "augment": rows.embeddings.sidecar.get("augment"), "n_rows": int(rows.X.shape[0]),
-                    "levels": rows.embeddings.sidecar["levels"], "folds": partition.n_folds,
-                    "holdout": partition.holdout_fraction, **shared, **shift}
-            plan.append((spec, rows))
-    return plan
+def _row_job(ctx: RunContext, candidate: Candidate, stage: Stage | None) -> RowJob:
+    """The row of ``candidate`` at ``stage``. Its key covers everything that changes its numbers: the
+    embeddings' contents, the groups, the partition, the estimator's parameters, the seed, the library
+    versions and, for a screening row, the stage and its sample. A finished row is reused only when all
+    of them match."""
+    rows, options, partition = ctx.features[candidate.featurizer], ctx.options, ctx.partition
+    # Scored under views: the views and the drawn view rows are part of the row's identity too.
+    shift = {} if rows.shifted is None else {"validate_under": options.validate_under,
+                                             "shifted_rows": array_digest(rows.shifted)}
+    screening = {} if stage is None else {"stage": stage.name, "sample": array_digest(stage.sample)}
+    spec = {"blueprint": candidate.blueprint, "params": blueprint_params(candidate.blueprint),
+            "featurizer": rows.name, "fingerprint": rows.embeddings.sidecar["fingerprint"], "rows": rows.digest(),
+            "augment": rows.embeddings.sidecar.get("augment"), "n_rows": int(rows.X.shape[0]),
+            "levels": rows.embeddings.sidecar["levels"], "folds": partition.n_folds,
+            "holdout": partition.holdout_fraction, **ctx.shared, **shift, **screening}
+    key = row_key(spec)
+    train = stage.sample if stage else partition.folds[0][0]
+    return RowJob(candidate, stage, rows, spec, key, ctx.store.model_id(key, "M"), int(rows.train_rows(train).size),
+                  stage.sample_pct if stage else full_sample_pct(partition))
 
 
-def _fit_rows(todo, labels: Labels, groups: np.ndarray, partition: Partition, store: RunStore,
-              options: LeaderboardOptions) -> list[dict]:
+def _fit_stage(ctx: RunContext, candidates: list[Candidate], stage: Stage | None) -> list[dict]:
+    """The rows of ``candidates`` at ``stage``, reused when finished, else fitted; in candidate order."""
+    jobs = [_row_job(ctx, c, stage) for c in candidates]
+    done = {job.model_id: ctx.store.load_result(job.model_id, job.key) for job in jobs}
+    for result in filter(None, done.values()):
+        if result.get("train_rows"):  # reused rows tell the budget what their blueprints cost
+            ctx.estimator.observe(result["blueprint"], result["featurizer"], result["train_rows"],
+                                  result["n_columns"], result["fold_seconds"])
+    fitted = _fit_rows(ctx, [job for job in jobs if not done[job.model_id]])
+    ctx.n_fitted += len(fitted)
+    done.update(fitted)
+    return [done[job.model_id] for job in jobs if done.get(job.model_id)]
+
+
+def _fit_rows(ctx: RunContext, todo: list[RowJob]) -> dict[str, dict]:
+    """Fit every fold of every row in ``todo`` that the time budget admits; a row is saved as soon as
+    its folds are done. Under a budget the cheapest rows go first, so as many as possible finish."""
     if not todo:
-        return []
-    # Parallel processes with ONE thread each, whatever --jobs and the core count: a fit's numbers
-    # depend on its thread count (measured on real embeddings, 1 vs 2 threads: MLP probabilities
-    # moved by up to 6e-3, XGBoost 4e-8, LR 1e-11), so the same seed gives the same leaderboard on
-    # any machine. Measured on 2 cores, two threads per fit were slower than one anyway.
-    threads = FIT_THREADS
-    tasks = [(model_id, key, spec, rows, fold) for model_id, key, spec, rows in todo for fold in range(partition.n_folds)]
-    jobs = (delayed(fit_fold)(spec["blueprint"], rows, np.arange(rows.X.shape[1]), labels.y, groups,
-                              labels.n_classes, partition, fold, options.seed, threads)
-            for _, _, spec, rows, fold in tasks)
-    finished, results = {}, []
-    bar = tqdm(total=len(tasks), desc=f"fitting {len(todo)} models x {partition.n_folds} folds", unit="fit",
-               disable=not options.progress)
-    with bar, Parallel(n_jobs=options.jobs, return_as="generator") as parallel:
-        for (model_id, key, spec, rows, _), fold_result in zip(tasks, parallel(jobs)):
+        return {}
+    order = sorted(todo, key=ctx.fold_seconds) if ctx.budget.limited else todo
+
+    def admitted() -> Iterator[tuple[RowJob, int]]:  # pulled as workers free up: admission sees the clock then
+        for job in order:
+            if ctx.budget.admit([ctx.fold_seconds(job)] * len(job.folds)):
+                yield from ((job, fold) for fold in job.folds)
+            else:
+                ctx.skipped.append(job)
+
+    finished, results = {}, {}
+    n_tasks = sum(len(job.folds) for job in todo)
+    stage = todo[0].stage.name if todo[0].stage else f"{todo[0].spec['folds']} folds"
+    bar = tqdm(total=n_tasks, desc=f"fitting {len(todo)} models x {stage}", unit="fit",
+               disable=not ctx.options.progress)
+    with bar:
+        for job, fold_result in execute_fits(admitted(), ctx):
             bar.update(1)
-            bar.set_postfix_str(f"done: {spec['blueprint']} on {spec['featurizer']}")
-            finished.setdefault(model_id, []).append(fold_result)
-            if len(finished[model_id]) == partition.n_folds:  # a row is saved as soon as its folds are done
-                results.append(_save_model(model_id, key, spec, rows, finished.pop(model_id), labels, partition, store))
+            bar.set_postfix_str(f"done: {job.where}")
+            ctx.estimator.observe(job.candidate.blueprint, job.candidate.featurizer, job.train_rows,
+                                  job.rows.X.shape[1], fold_result.fit_seconds + fold_result.predict_seconds)
+            finished.setdefault(job.model_id, []).append(fold_result)
+            if len(finished[job.model_id]) == len(job.folds):
+                results[job.model_id] = _save_model(job, finished.pop(job.model_id), ctx)
     return results
 
 
-def _save_model(model_id, key, spec, rows: FeatureRows, folds, labels: Labels, partition: Partition,
-                store: RunStore) -> dict:
+def execute_fits(tasks: Iterator[tuple[RowJob, int]], ctx: RunContext) -> Iterator[tuple[RowJob, FoldResult]]:
+    """The one place fold fits run: ``(row, fold)`` tasks in, ``(row, result)`` out as each finishes.
+
+    A backend (Ray, another joblib backend) replaces this function. Parallel processes with ONE
+    thread each, whatever --jobs and the core count: a fit's numbers depend on its thread count
+    (measured on real embeddings, 1 vs 2 threads: MLP probabilities moved by up to 6e-3, XGBoost 4e-8,
+    LR 1e-11), so the same seed gives the same leaderboard on any machine; on 2 cores two threads
+    per fit were slower than one anyway. Tasks are pulled one at a time as workers free up
+    (``pre_dispatch``), so the time budget admits each row when it can actually start.
+    """
+    pulled: dict[int, RowJob] = {}
+
+    def calls():
+        for n, (job, fold) in enumerate(tasks):
+            pulled[n] = job
+            yield delayed(_fit_task)(n, job.candidate.blueprint, job.rows, np.arange(job.rows.X.shape[1]),
+                                     ctx.labels.y, ctx.groups, ctx.labels.n_classes, ctx.partition, fold,
+                                     ctx.options.seed, FIT_THREADS, None if job.stage is None else job.stage.sample)
+
+    with Parallel(n_jobs=ctx.options.jobs, return_as="generator_unordered", pre_dispatch="n_jobs",
+                  batch_size=1) as parallel:
+        for n, result in parallel(calls()):
+            yield pulled.pop(n), result
+
+
+def _fit_task(n: int, *args, **kwargs) -> tuple[int, FoldResult]:
+    return n, fit_fold(*args, **kwargs)
+
+
+def _save_model(job: RowJob, folds: list[FoldResult], ctx: RunContext) -> dict:
+    labels, partition = ctx.labels, ctx.partition
+    folds = sorted(folds, key=lambda f: f.fold)  # completion order varies with --jobs; the numbers must not
     oof, holdout = assemble(folds, partition, labels.n_classes)
-    blueprint = get_blueprint(spec["blueprint"])
-    baseline = blueprint.name == "lr_l2" and spec["featurizer"].startswith(BASELINE_FEATURIZER)
-    label = "Baseline Image Classifier (grayscale 20x20 + L2 LR)" if baseline else blueprint.label
-    sample_pct = round(100 * (1 - partition.holdout_fraction) * (partition.n_folds - 1) / partition.n_folds, 1)
-    shifted = None
-    if folds[0].shifted_valid_proba is not None:
-        shifted = assemble(folds, partition, labels.n_classes, shifted=True)
-        result_extra = {"scores_shifted": score_model(*shifted, labels.y, partition, labels.n_classes)}
-    else:
-        result_extra = {}
-    fitted = FittedModel(model_id, label, labels.classes, labels.class_names,
-                         trained_on=f"{partition.n_folds} fold models, each on {sample_pct}% of the labelled images",
-                         featurizer=FeaturizerSpec.from_sidecar(rows.embeddings.sidecar),
+    blueprint = get_blueprint(job.candidate.blueprint)
+    label = "Baseline Image Classifier (grayscale 20x20 + L2 LR)" if job.candidate.is_baseline else blueprint.label
+    shifted = assemble(folds, partition, labels.n_classes, shifted=True) \
+        if folds[0].shifted_valid_proba is not None else None
+
+    def scores(arrays, under_views=False):  # a screening row has one fold: Validation and Holdout, no CV
+        if job.stage:
+            return score_one_fold(folds, labels.y, partition, labels.n_classes, shifted=under_views)
+        return score_model(*arrays, labels.y, partition, labels.n_classes)
+
+    extra = {} if shifted is None else {"scores_shifted": scores(shifted, under_views=True)}
+    trained_on = (f"1 screening model on {job.sample_pct:g}% of the labelled images" if job.stage else
+                  f"{partition.n_folds} fold models, each on {job.sample_pct:g}% of the labelled images")
+    fitted = FittedModel(job.model_id, label, labels.classes, labels.class_names, trained_on=trained_on,
+                         featurizer=FeaturizerSpec.from_sidecar(job.rows.embeddings.sidecar),
                          estimators=[f.model for f in folds])
+    seconds = sum(f.fit_seconds + f.predict_seconds for f in folds)
     result = {
-        "id": model_id, "key": key, "kind": "model", "blueprint": blueprint.name, "label": label,
-        "featurizer": spec["featurizer"], "levels": spec["levels"], "members": [],
-        "sample_pct": sample_pct,
-        "scores": score_model(oof, holdout, labels.y, partition, labels.n_classes), **result_extra,
+        "id": job.model_id, "key": job.key, "kind": "model" if job.stage is None else "stage",
+        "blueprint": blueprint.name, "label": label, "featurizer": job.candidate.featurizer,
+        "levels": job.spec["levels"], "members": [], "sample_pct": job.sample_pct,
+        "scores": scores((oof, holdout)), **extra,
         "fit_seconds": round(sum(f.fit_seconds for f in folds), 3),
         "predict_seconds": round(sum(f.predict_seconds for f in folds), 3),
-        "spec": spec,
+        "train_rows": job.train_rows, "n_columns": int(job.rows.X.shape[1]),
+        "fold_seconds": round(seconds / len(folds), 4),
+        "spec": job.spec,
     }
-    store.save(model_id, result, oof, holdout, fitted, shifted)
+    ctx.store.save(job.model_id, result, oof, holdout, fitted, shifted)
     return result
-
-
-def _blend(results: list[dict], labels: Labels, partition: Partition, store: RunStore,
-           options: LeaderboardOptions) -> list[dict]:
-    """Blenders on out-of-fold probabilities. Under ``--validate-under`` they learn from the shifted ones
-    (the test conditions) and are scored both ways, like every model."""
-    metric = get_metric(options.metric)
-    shifted = bool(options.validate_under)
-    candidates = [r for r in rank_rows(results, metric.name, shifted) if r["blueprint"] != "majority"]
-    candidates = candidates[:options.blend_candidates]
-    if len(candidates) < 2 or not options.blenders:
-        return []
-    clean = {r["id"]: store.load_arrays(r["id"]) for r in candidates}  # model id -> (oof, holdout)
-    views = {r["id"]: store.load_arrays(r["id"], shifted=True) for r in candidates} if shifted else clean
-    cv_rows = np.flatnonzero(partition.fold_of() >= 0)
-    blends = []
-    for name in options.blenders:
-        params = _blender_params(name, options)
-        members = [r["id"] for r in candidates[:options.blend_top]] if name == "avg" else list(clean)
-        spec = {"blender": name, "params": params, "members": sorted(r["key"] for r in candidates if r["id"] in members),
-                "validate_under": options.validate_under, "versions": library_versions()}
-        key = row_key(spec)
-        blend_id = store.model_id(key, "B")
-        done = store.load_result(blend_id, key)
-        if done:
-            blends.append(done)
-            continue
-        started = time.perf_counter()
-        factory = lambda: create_blender(name, **params)  # noqa: E731
-        learn = {m: views[m][0] for m in members}
-        blender = factory().fit({m: p[cv_rows] for m, p in learn.items()}, labels.y[cv_rows])
-        fit_seconds = time.perf_counter() - started
-
-        def blended(arrays):  # nested-CV out-of-fold and holdout probabilities of the blend
-            oof = cross_validated_blend(factory, learn, labels.y, partition.fold_of(), {m: arrays[m][0] for m in members})
-            holdout = blender.predict_proba({m: arrays[m][1] for m in members}) if len(partition.holdout) \
-                else np.zeros((0, labels.n_classes))
-            return oof, holdout
-
-        blended_clean = blended(clean)
-        blended_views = blended(views) if shifted else None
-        used = [m for m in members if m in blender.members_]
-        result = {
-            "id": blend_id, "key": key, "kind": "blend", "blueprint": name, "label": BLENDERS[name].label,
-            "featurizer": "+".join(dict.fromkeys(r["featurizer"] for r in candidates if r["id"] in used)),
-            "levels": [], "members": used, "weights": {m: round(float(w), 4) for m, w in blender.weights_.items()},
-            "sample_pct": candidates[0]["sample_pct"],
-            "scores": score_model(*blended_clean, labels.y, partition, labels.n_classes),
-            **({"scores_shifted": score_model(*blended_views, labels.y, partition, labels.n_classes)} if shifted else {}),
-            "fit_seconds": round(fit_seconds, 3), "predict_seconds": 0.0, "spec": spec,
-        }
-        fitted = FittedModel(blend_id, result["label"], labels.classes, labels.class_names,
-                             trained_on="blender fitted on out-of-fold probabilities", blender=blender,
-                             members=[store.load_fitted(m) for m in used])
-        store.save(blend_id, result, *blended_clean, fitted, blended_views)
-        blends.append(result)
-    return blends
-
-
-def _blender_params(name: str, options: LeaderboardOptions) -> dict:
-    return {"avg": {"k": options.blend_top, "metric": options.metric}, "glm": {"random_state": options.seed},
-            "greedy": {"metric": options.metric, "rounds": 25}}[name]
 
 
 def _config(options: LeaderboardOptions, labels: Labels, features: list[FeatureRows], groups: np.ndarray) -> dict:

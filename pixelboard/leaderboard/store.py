@@ -5,6 +5,7 @@
 <run>/partition/                  holdout + fold assignment (partition.py)
 <run>/ids.json                    row key -> model id (M1, M2, ... B1 for blends): stable across runs
 <run>/ranking.json                the last run's rows, best first, and its metric (tables render from it)
+<run>/learning_curve.json|.md     Validation score against sample size per blueprint x featurizer (autopilot.py)
 <run>/models/<id>/result.json     scores, timings, spec: written last, so it marks a finished row
 <run>/models/<id>/oof.npy, holdout.npy (+ oof_shifted.npy, holdout_shifted.npy with --validate-under)
 <run>/models/<id>/model/           the fitted fold models (or blender) as a FittedModel folder

@@ -12,15 +12,38 @@ import math
 
 import pandas as pd
 
+from pixelboard.errors import PixelboardError
 from pixelboard.leaderboard.metrics import get_metric
 
 
 def rank_rows(results: list[dict], metric: str, shifted: bool = False) -> list[dict]:
     """Best first by CV mean (direction from the metric); ties by lower CV std, then id. ``shifted``:
-    by the Cross Validation scored under the test conditions (``--validate-under``)."""
+    by the Cross Validation scored under the test conditions (``--validate-under``). Screening rows
+    (one fold on a sample: no CV) come after every full row, larger samples first, by Validation."""
     m = get_metric(metric)
     key = "scores_shifted" if shifted else "scores"
-    return sorted(results, key=lambda r: (-m.oriented(r[key][m.name]["cv_mean"]), r[key][m.name]["cv_std"], r["id"]))
+
+    def order(r):
+        score = r[key][m.name]
+        if r["kind"] == "stage":
+            return 1, -r["sample_pct"], -m.oriented(score["validation"]), 0.0, r["id"]
+        return 0, 0.0, -m.oriented(score["cv_mean"]), score["cv_std"], r["id"]
+
+    return sorted(results, key=order)
+
+
+def is_recommendable(row: dict) -> bool:
+    """Full rows and blends; never a screening row (its one-fold score is not comparable)."""
+    return row["kind"] != "stage"
+
+
+def recommended(ranked: list[dict]) -> dict:
+    """The best full row or blend of a ranked leaderboard (``best``)."""
+    for row in ranked:
+        if is_recommendable(row):
+            return row
+    raise PixelboardError("the leaderboard has only screening rows (a time budget stopped it before full "
+                          "cross-validation); run it again to finish, or choose a model id")
 
 
 def to_frame(ranked: list[dict], metric: str) -> pd.DataFrame:
@@ -42,7 +65,7 @@ def to_frame(ranked: list[dict], metric: str) -> pd.DataFrame:
             **_shifted_columns(row, m.name),
             "Fit s": row["fit_seconds"],
             "Predict s": row["predict_seconds"],
-            "Recommended": rank == 1,
+            "Recommended": rank == 1 and is_recommendable(row),
         })
     return pd.DataFrame.from_records(records)
 
@@ -65,7 +88,8 @@ def render_text(frame: pd.DataFrame, metric: str) -> str:
     """A fixed-width table for the console."""
     shown = frame.drop(columns=["Recommended", "Levels"]).copy()
     shown["Model ID"] = [f"{i} *" if rec else i for i, rec in zip(frame["Model ID"], frame["Recommended"])]
-    shown["Cross Validation"] = [f"{m:.4f} ± {s:.4f}" for m, s in zip(frame["Cross Validation"], frame["CV Std"])]
+    shown["Cross Validation"] = ["" if math.isnan(m) else f"{m:.4f} ± {s:.4f}"  # screening rows have no CV
+                                 for m, s in zip(frame["Cross Validation"], frame["CV Std"])]
     shown = shown.drop(columns=["CV Std"])
     cells = [[_fmt(v, 2 if c in ("Fit s", "Predict s", "Sample %") else 4) for c, v in row.items()]
              for _, row in shown.iterrows()]
@@ -91,8 +115,9 @@ def render_json(ranked: list[dict], metric: str) -> str:
     return json.dumps(payload, indent=2, default=lambda v: None) + "\n"
 
 
-def render_html(frame: pd.DataFrame, metric: str, title: str = "pixelboard leaderboard") -> str:
-    """One file, no external assets: click a header to sort; the recommended row carries a badge."""
+def render_html(frame: pd.DataFrame, metric: str, title: str = "pixelboard leaderboard", report: str | None = None) -> str:
+    """One file, no external assets: click a header to sort; the recommended row carries a badge.
+    ``report``: the insights report's path relative to the page (``pixelboard report``), linked at the top."""
     columns = list(frame.columns.drop("Recommended"))
     head = "".join(f"<th onclick=\"sortBy({i})\">{html.escape(c)}</th>" for i, c in enumerate(columns))
     rows = []
@@ -107,7 +132,9 @@ def render_html(frame: pd.DataFrame, metric: str, title: str = "pixelboard leade
             cells.append(f"<td data-v=\"{html.escape(str(sort_key))}\">{text}</td>")
         rows.append(f"<tr class=\"{'top' if row['Recommended'] else ''}\">{''.join(cells)}</tr>")
     label = html.escape(get_metric(metric).label)
-    return _HTML.format(title=html.escape(title), label=label, head=head, body="\n".join(rows))
+    link = (f'<p><a id="report-link" href="{html.escape(report)}">Insights report: confusion matrices, activation '
+            'maps, embeddings map, likely label errors</a></p>') if report else ""
+    return _HTML.format(title=html.escape(title), label=label, head=head, body="\n".join(rows), link=link)
 
 
 _HTML = """<!DOCTYPE html>
@@ -120,6 +147,7 @@ tr.top{{background:#f0fff4}} .badge{{background:#2f855a;color:#fff;border-radius
 caption{{text-align:left;font-size:13px;color:#52606d;padding-bottom:8px}}
 </style></head><body>
 <h1>{title}</h1>
+{link}
 <table id="lb"><caption>Metric: {label}. Ranked by Cross Validation (mean over folds); Holdout is never used
 for ranking. Click a column header to sort.</caption>
 <thead><tr>{head}</tr></thead><tbody>

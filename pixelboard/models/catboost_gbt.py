@@ -22,7 +22,7 @@ class CatBoostClassifier(EarlyStoppingBoostingClassifier):
     """
 
     def __init__(self, n_estimators=500, learning_rate=0.15, depth=4, rsm=0.1, l2_leaf_reg=3.0,
-                 border_count=16, early_stopping_rounds=30, validation_fraction=0.12, n_jobs=1,
+                 border_count=16, n_components=None, early_stopping_rounds=30, validation_fraction=0.12, n_jobs=1,
                  random_state=None):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
@@ -30,6 +30,7 @@ class CatBoostClassifier(EarlyStoppingBoostingClassifier):
         self.rsm = rsm
         self.l2_leaf_reg = l2_leaf_reg
         self.border_count = border_count
+        self.n_components = n_components
         self.early_stopping_rounds = early_stopping_rounds
         self.validation_fraction = validation_fraction
         self.n_jobs = n_jobs

@@ -11,12 +11,16 @@ from pixelboard.models.registry import register_blueprint
 class XGBoostClassifier(EarlyStoppingBoostingClassifier):
     """``xgboost.XGBClassifier`` (``tree_method='hist'``) with early stopping on an inner split.
 
-    ``max_bin=64`` for the same reason as LightGBM: fewer histogram bins, faster fits on wide
-    embeddings at no visible cost. After early stopping XGBoost predicts with the best iteration.
+    ``max_bin=16`` for the same reason as LightGBM: fewer histogram bins, faster fits on wide
+    embeddings. Measured on 2,000 Fashion-MNIST images x 1,752 EfficientNet-Lite0 columns, 5 folds
+    (benchmarks/boosters.py): 0.59x the CPU time of the former 64 bins, CV macro F1 0.853 vs 0.850,
+    holdout 0.891 vs 0.886. 10% column sampling on top cost 0.0006 of holdout F1 and a PCA step lost
+    0.4-0.9 points of CV F1: neither was kept. After early stopping XGBoost predicts with the best
+    iteration.
     """
 
     def __init__(self, n_estimators=500, learning_rate=0.1, max_depth=6, min_child_weight=1.0,
-                 colsample_bytree=0.3, subsample=0.8, reg_lambda=1.0, max_bin=64,
+                 colsample_bytree=0.3, subsample=0.8, reg_lambda=1.0, max_bin=16, n_components=None,
                  early_stopping_rounds=30, validation_fraction=0.12, n_jobs=1, random_state=None):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
@@ -26,6 +30,7 @@ class XGBoostClassifier(EarlyStoppingBoostingClassifier):
         self.subsample = subsample
         self.reg_lambda = reg_lambda
         self.max_bin = max_bin
+        self.n_components = n_components
         self.early_stopping_rounds = early_stopping_rounds
         self.validation_fraction = validation_fraction
         self.n_jobs = n_jobs

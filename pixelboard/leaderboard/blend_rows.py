@@ -1,0 +1,86 @@
+"""Blend a run's full-CV rows: each blender learns on their out-of-fold probabilities (nested CV for its
+own score), is scored like a model and saved as a row (``B1``, ``B2``, ...), reused when finished."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from pixelboard.fitted import FittedModel
+from pixelboard.leaderboard.blenders import BLENDERS, create_blender, cross_validated_blend
+from pixelboard.leaderboard.budget import blend_seconds
+from pixelboard.leaderboard.evaluate import score_model
+from pixelboard.leaderboard.metrics import get_metric
+from pixelboard.leaderboard.store import row_key
+from pixelboard.leaderboard.table import rank_rows
+from pixelboard.versions import library_versions
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pixelboard.leaderboard.runner import LeaderboardOptions, RunContext
+
+
+def blend_rows(results: list[dict], ctx: RunContext) -> list[dict]:
+    """Blenders on the full-CV rows' out-of-fold probabilities. Under ``--validate-under`` they learn from
+    the shifted ones (the test conditions) and are scored both ways, like every model."""
+    options, labels, partition, store = ctx.options, ctx.labels, ctx.partition, ctx.store
+    metric = get_metric(options.metric)
+    shifted = bool(options.validate_under)
+    candidates = [r for r in rank_rows(results, metric.name, shifted) if r["blueprint"] != "majority"]
+    candidates = candidates[:options.blend_candidates]
+    if len(candidates) < 2 or not options.blenders:
+        return []
+    clean = {r["id"]: store.load_arrays(r["id"]) for r in candidates}  # model id -> (oof, holdout)
+    views = {r["id"]: store.load_arrays(r["id"], shifted=True) for r in candidates} if shifted else clean
+    cv_rows = np.flatnonzero(partition.fold_of() >= 0)
+    blends = []
+    for name in options.blenders:
+        params = _blender_params(name, options)
+        members = [r["id"] for r in candidates[:options.blend_top]] if name == "avg" else list(clean)
+        spec = {"blender": name, "params": params, "members": sorted(r["key"] for r in candidates if r["id"] in members),
+                "validate_under": options.validate_under, "versions": library_versions()}
+        key = row_key(spec)
+        blend_id = store.model_id(key, "B")
+        done = store.load_result(blend_id, key)
+        if done:
+            blends.append(done)
+            continue
+        if not ctx.budget.allows(blend_seconds(name, cv_rows.size, len(members), labels.n_classes)):
+            ctx.skipped_blends.append(name)
+            continue
+        started = time.perf_counter()
+        factory = lambda: create_blender(name, **params)  # noqa: E731
+        learn = {m: views[m][0] for m in members}
+        blender = factory().fit({m: p[cv_rows] for m, p in learn.items()}, labels.y[cv_rows])
+        fit_seconds = time.perf_counter() - started
+
+        def blended(arrays):  # nested-CV out-of-fold and holdout probabilities of the blend
+            oof = cross_validated_blend(factory, learn, labels.y, partition.fold_of(), {m: arrays[m][0] for m in members})
+            holdout = blender.predict_proba({m: arrays[m][1] for m in members}) if len(partition.holdout) \
+                else np.zeros((0, labels.n_classes))
+            return oof, holdout
+
+        blended_clean = blended(clean)
+        blended_views = blended(views) if shifted else None
+        used = [m for m in members if m in blender.members_]
+        result = {
+            "id": blend_id, "key": key, "kind": "blend", "blueprint": name, "label": BLENDERS[name].label,
+            "featurizer": "+".join(dict.fromkeys(r["featurizer"] for r in candidates if r["id"] in used)),
+            "levels": [], "members": used, "weights": {m: round(float(w), 4) for m, w in blender.weights_.items()},
+            "sample_pct": candidates[0]["sample_pct"],
+            "scores": score_model(*blended_clean, labels.y, partition, labels.n_classes),
+            **({"scores_shifted": score_model(*blended_views, labels.y, partition, labels.n_classes)} if shifted else {}),
+            "fit_seconds": round(fit_seconds, 3), "predict_seconds": 0.0, "spec": spec,
+        }
+        fitted = FittedModel(blend_id, result["label"], labels.classes, labels.class_names,
+                             trained_on="blender fitted on out-of-fold probabilities", blender=blender,
+                             members=[store.load_fitted(m) for m in used])
+        store.save(blend_id, result, *blended_clean, fitted, blended_views)
+        blends.append(result)
+    return blends
+
+
+def _blender_params(name: str, options: LeaderboardOptions) -> dict:
+    return {"avg": {"k": options.blend_top, "metric": options.metric}, "glm": {"random_state": options.seed},
+            "greedy": {"metric": options.metric, "rounds": 25}}[name]

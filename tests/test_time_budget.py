@@ -1,0 +1,83 @@
+"""--time-budget: fit estimates, admission on the workers, a run that stops in time and resumes."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from click.testing import CliRunner
+from conftest import write_embedding_project
+
+from pixelboard.cli import main
+from pixelboard.leaderboard.budget import MIN_PRIOR, ROW_EXPONENT, SAFETY, TASK_OVERHEAD, FitEstimator, TimeBudget
+from pixelboard.leaderboard.runner import LeaderboardOptions, run_leaderboard
+from pixelboard.project import Project
+
+
+def test_estimates_scale_measured_fits_by_rows_then_columns_else_a_prior():
+    estimator = FitEstimator()
+    assert estimator.seconds("lr_l2", "a", 10, 10) == pytest.approx(SAFETY * MIN_PRIOR + TASK_OVERHEAD)
+    big_prior = estimator.seconds("xgboost", "a", 10_000, 2_000)
+    assert big_prior > 100 * estimator.seconds("lr_l2", "a", 10, 10)
+    estimator.observe("xgboost", "a", train_rows=1_000, columns=2_000, seconds=2.0)
+    assert estimator.seconds("xgboost", "a", 4_000, 2_000) == pytest.approx(
+        SAFETY * 2.0 * 4 ** ROW_EXPONENT + TASK_OVERHEAD)  # a 16% fit predicts its 64% fold
+    assert estimator.seconds("xgboost", "b", 1_000, 500) == pytest.approx(SAFETY * 0.5 + TASK_OVERHEAD)
+    estimator.observe("xgboost", "b", train_rows=1_000, columns=500, seconds=3.0)  # its own measure wins
+    assert estimator.seconds("xgboost", "b", 1_000, 500) == pytest.approx(SAFETY * 3.0 + TASK_OVERHEAD)
+
+
+def test_admission_places_folds_on_the_workers_and_refuses_what_would_end_late():
+    budget = TimeBudget(10.0, jobs=2)
+    assert budget.admit([4.0, 4.0])  # two workers: both end at 4 s
+    assert budget.admit([4.0, 4.0])  # then at 8 s
+    assert not budget.admit([3.0]) and budget.stopped  # would end at 11 s
+    assert budget.admit([1.5])  # a shorter fit still fits
+    budget.reserve = 1.0
+    assert not budget.admit([0.4])  # the closing steps keep their reserve: 9.5 + 0.4 > 9
+    unlimited = TimeBudget(None, jobs=1)
+    assert unlimited.admit([1e9]) and not unlimited.stopped and unlimited.left() == float("inf")
+
+
+def as_text(rows):
+    return json.dumps([(r["id"], r["scores"]) for r in rows])
+
+
+def test_a_budget_stops_the_run_in_time_and_the_rerun_fits_only_the_missing_rows(tmp_path):
+    featurizers = tuple(f"f{i}" for i in range(6))
+    root = write_embedding_project(tmp_path / "p", per_class=60, dims=64, featurizers=featurizers, separation=0.6)
+    project = Project(root)
+    options = dict(mode="comprehensive", blueprints=["lr_l2"], blenders=[], progress=False, jobs=1)
+    run_leaderboard(project, LeaderboardOptions(run="warm-up", featurizers=["f0"], **options))  # imports, caches
+    whole = run_leaderboard(project, LeaderboardOptions(run="whole", **options))
+    budget = whole.seconds / 2
+    started = time.perf_counter()
+    cut = run_leaderboard(project, LeaderboardOptions(run="cut", time_budget=budget, **options))
+    wall = time.perf_counter() - started
+    assert wall <= 1.1 * budget, (wall, budget)
+    assert 0 < cut.n_fitted < len(featurizers)
+    assert cut.skipped.startswith(f"time budget of {budget:g} s: skipped {len(featurizers) - cut.n_fitted} row(s)")
+    assert "run again (with a larger --time-budget) to resume" in cut.skipped and "\n" not in cut.skipped
+    rest = run_leaderboard(project, LeaderboardOptions(run="cut", **options))
+    assert rest.n_fitted == len(featurizers) - cut.n_fitted and not rest.skipped
+    assert as_text(rest.rows) == as_text(whole.rows)  # the resumed run is the uninterrupted one
+
+
+def test_a_budget_that_admits_nothing_is_a_one_line_error(embedding_project):
+    out = CliRunner().invoke(main, ["leaderboard", "--project", str(embedding_project), "--quiet", "--jobs", "1",
+                                    "--time-budget", "0.001"])
+    assert out.exit_code == 2 and len(out.output.strip().splitlines()) == 1, out.output
+    assert "time budget of 0.001 s: skipped" in out.output and "no row finished" in out.output
+
+
+def test_the_cli_says_what_the_budget_skipped(tmp_path):
+    root = write_embedding_project(tmp_path / "p", per_class=60, dims=64, featurizers=("f0", "f1", "f2"))
+    args = ["leaderboard", "--project", str(root), "--quiet", "--jobs", "1", "--mode", "comprehensive",
+            "--blueprints", "lr_l2", "--blenders", ""]
+    warm = CliRunner().invoke(main, args + ["--run", "warm"])
+    assert warm.exit_code == 0, warm.output
+    seconds = float(warm.output.split(" new model(s) fitted in ")[1].split(" s")[0])
+    cut = CliRunner().invoke(main, args + ["--time-budget", f"{seconds / 2:.3f}"])
+    assert cut.exit_code == 0, cut.output
+    assert "time budget of" in cut.output and "to resume" in cut.output and "Leaderboard" in cut.output
