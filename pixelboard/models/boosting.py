@@ -118,7 +118,9 @@ class EarlyStoppingBoostingClassifier(ArgmaxPredictMixin, ClassifierMixin, BaseE
         raise NotImplementedError
 
     def _project(self, X):
-        return X if self.projection_ is None else self.projection_.transform(X).astype(np.float32)
+        # getattr: a model saved before projections existed has none, and saw the columns as they are.
+        projection = getattr(self, "projection_", None)
+        return X if projection is None else projection.transform(X).astype(np.float32)
 
     def predict_proba(self, X):
         check_is_fitted(self)
