@@ -93,7 +93,8 @@ def test_promotion_keeps_the_leader_the_baseline_a_row_per_featurizer_and_afford
     # best first: the leader, the MLP (lightgbm ranks 2nd but costs 2x the leader), the baseline
     assert promote(a + g, scores, PROMOTE_TOP, by_cost) == [a[0], a[1], g[0]]
     assert promote(a + g, scores, PROMOTE_TOP, lambda c: 1.0) == [a[0], a[2], g[0]]  # equal costs: by score
-    assert promote(a + g, scores, 5, by_cost) == [a[0], a[1], g[2], g[1], g[0]]  # xgboost: 4x, grayscale's
+    # room for 5, but only 4 qualify: grayscale's best (xgboost, 4x) is not needed, the baseline is its row
+    assert promote(a + g, scores, 5, by_cost) == [a[0], a[1], g[1], g[0]]
     costly_leader = promote(a + g, {**scores, a[4]: 0.95}, PROMOTE_TOP, by_cost)
     assert costly_leader == [a[4], a[0], g[0]]  # under a costly leader every row is affordable
     without_baseline = promote(a + g[1:], scores, PROMOTE_TOP, by_cost)
@@ -193,7 +194,7 @@ def test_same_seed_same_autopilot_leaderboard(screened, tmp_path):
 
 
 # --- modes and pairing ----------------------------------------------------------------------------
-def test_quick_fits_the_usual_winners_with_full_cv_and_screening_is_skipped_when_it_drops_nothing(tmp_path):
+def test_quick_fits_the_usual_winners_with_full_cv_and_a_handful_of_rows_skips_screening(tmp_path):
     root = write_embedding_project(tmp_path / "p", per_class=15)
     quick = run(root, run="quick", mode="quick", blueprints=[], blenders=[])
     assert sorted((r["blueprint"], r["featurizer"]) for r in quick.rows) == sorted(

@@ -94,8 +94,7 @@ class Stage:
 
 
 def blueprint_inputs(name: str) -> str:
-    # Until every registry spec carries ``inputs``, a spec without it takes embeddings.
-    return getattr(get_blueprint(name), "inputs", "embeddings")
+    return get_blueprint(name).inputs  # registry facts: no blueprint module is imported
 
 
 def featurizer_inputs(rows: FeatureRows) -> str:
