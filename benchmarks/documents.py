@@ -7,9 +7,10 @@ Protocol. The page set of ``benchmarks/document_pages.py`` (real PDF pages of 11
 on the longer side; its datasheet is copied into the results). The source groups (one package's
 documentation each) are split about 60/40 into training and test groups, so no document and no
 package's house style straddles the split; every class has groups on both sides. The test pages
-are predicted twice, under the same IDs:
+are predicted three times, under the same IDs:
 
 * ``upright``: as they are;
+* ``turned``: turned and mirrored as below, not damaged (what the orientation alone costs);
 * ``shifted``: each page turned by a seeded random multiple of 90 degrees, mirrored left-right with
   probability 0.5, then damaged: Albumentations ``damage`` (two of blur, noise, brightness/contrast,
   perspective, shadow, JPEG) and one Augraphy effect drawn per page (``ink``, ``lowink``, ``dirt``,
@@ -36,7 +37,7 @@ damage,ink,dirt,lowink --views dihedral``, then ``predict --upright``). ``combin
 layout options (``pad``, ``grid``) whose Cross Validation (upright training pages only: no test
 score is looked at) beat plain's with the augmentation recipe of ``damage_augmentation``; the input
 size is left out of it because its CPU cost grows with the square of the size, times 12 rows.
-The shifted scores are also broken down by orientation and by Augraphy effect.
+The turned and shifted scores are also broken down by orientation, the shifted ones by Augraphy effect.
 
 Results go to ``benchmarks/results/documents.json`` (and are printed).
 """
@@ -133,17 +134,20 @@ def split_by_group(frame: pd.DataFrame, test_fraction: float, seed: int) -> pd.S
 
 
 def shift_pages(frame: pd.DataFrame, source: Path, out: Path, seed: int) -> pd.DataFrame:
-    """Each test page turned, maybe mirrored, damaged (Albumentations) and given one Augraphy effect."""
-    out.mkdir(parents=True, exist_ok=True)
+    """Each test page turned and maybe mirrored (``out/turned``), then also damaged (Albumentations) and
+    given one Augraphy effect (``out/shifted``)."""
+    for folder in ("turned", "shifted"):
+        (out / folder).mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng([seed, 90])
     records = []
     for image_id in frame["ID"]:
         turn, flip, effect = int(rng.integers(0, 4)), bool(rng.random() < 0.5), EFFECTS[int(rng.integers(0, 4))]
-        target = out / image_id
+        target = out / "shifted" / image_id
         if not target.is_file():
             img = Image.open(source / image_id).convert("RGB")
             img = img.rotate(90 * turn, expand=True) if turn else img
             img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if flip else img
+            img.save(out / "turned" / image_id)
             img = apply_tag(img, "damage#0", seed, f"shifted-{image_id}")
             img = apply_tag(img, f"{effect}#0", seed, f"shifted-{image_id}")
             img.convert("RGB").save(target)
@@ -151,7 +155,8 @@ def shift_pages(frame: pd.DataFrame, source: Path, out: Path, seed: int) -> pd.D
     return pd.DataFrame(records)
 
 
-def score(predicted: pd.DataFrame, truth: pd.DataFrame, shifts: pd.DataFrame | None = None) -> dict:
+def score(predicted: pd.DataFrame, truth: pd.DataFrame, shifts: pd.DataFrame | None = None,
+          effects: bool = False) -> dict:
     scored = predicted.merge(truth, on="ID", suffixes=("_pred", "_true"))
     assert len(scored) == len(truth), "every test page must be predicted exactly once"
     y_true, y_pred = scored["target_true"].astype(str), scored["target_pred"].astype(str)
@@ -164,11 +169,12 @@ def score(predicted: pd.DataFrame, truth: pd.DataFrame, shifts: pd.DataFrame | N
            "accuracy": round(float((y_true == y_pred).mean()), 4),
            "f1_by_class": {CLASSES[k]: round(float(v), 4) for k, v in enumerate(per_class)},
            "top_confusions": [f"{n} {a} -> {b}" for n, a, b in confusions[:6]]}
-    if shifts is not None:  # accuracy by turn and mirror, and by the Augraphy effect of the page
+    if shifts is not None:  # accuracy by turn and mirror, and (damaged pages) by the Augraphy effect of the page
         joined = scored.assign(right=(y_true == y_pred).to_numpy()).merge(shifts, on="ID")
         out["accuracy_by_orientation"] = {f"rot{t}{'+hflip' if f else ''}": round(float(g["right"].mean()), 4)
                                           for (t, f), g in joined.groupby(["turn", "flip"])}
-        out["accuracy_by_effect"] = {e: round(float(g["right"].mean()), 4) for e, g in joined.groupby("effect")}
+        if effects:
+            out["accuracy_by_effect"] = {e: round(float(g["right"].mean()), 4) for e, g in joined.groupby("effect")}
     return out
 
 
@@ -181,7 +187,7 @@ def run(args, out: Path) -> tuple[dict, dict]:
     test[["ID"]].to_csv(out / "test.csv", index=False)
     truth = test[["ID", "target"]]
     started = time.perf_counter()
-    shifted = shift_pages(test, source, out / "shifted", args.seed)
+    shifted = shift_pages(test, source, out, args.seed)
     shift_seconds = time.perf_counter() - started
     project = pixelboard.Project(out / "project")
     quiet = not args.quiet
@@ -203,14 +209,17 @@ def run(args, out: Path) -> tuple[dict, dict]:
                   "featurize_seconds": round(featurize_seconds, 1), "leaderboard_seconds": round(board.seconds, 1),
                   "cv_macro_f1": round(board.best["scores"]["macro_f1"]["cv_mean"], 4),
                   "holdout_macro_f1": _holdout(board.best)}
-        for test_name, folder in (("upright", source), ("shifted", out / "shifted")):
+        for test_name, folder in (("upright", source), ("turned", out / "turned"), ("shifted", out / "shifted")):
             started = time.perf_counter()
             predicted = project.predict(folder, out / "test.csv", run=run_name, set_name=f"{test_name}_{name}",
                                         upright=config.upright, progress=quiet)
             record[f"{test_name}_predict_seconds"] = round(time.perf_counter() - started, 1)
-            record[test_name] = score(predicted, truth, shifted if test_name == "shifted" else None)
-        record["shifted_vs_upright"] = round(record["shifted"]["macro_f1"] / record["upright"]["macro_f1"], 4)
-        print(f"{name}: upright {record['upright']['macro_f1']:.4f}, shifted {record['shifted']['macro_f1']:.4f}, "
+            record[test_name] = score(predicted, truth, shifted if test_name != "upright" else None,
+                                      effects=test_name == "shifted")
+        for test_name in ("turned", "shifted"):
+            record[f"{test_name}_vs_upright"] = round(record[test_name]["macro_f1"] / record["upright"]["macro_f1"], 4)
+        print(f"{name}: upright {record['upright']['macro_f1']:.4f}, turned {record['turned']['macro_f1']:.4f}, "
+              f"shifted {record['shifted']['macro_f1']:.4f}, "
               f"CV {record['cv_macro_f1']:.4f}; featurize {featurize_seconds:.0f} s, leaderboard "
               f"{board.seconds:.0f} s; load {load_average()}", flush=True)
         return record
@@ -277,6 +286,7 @@ def main(argv=None) -> int:
             "data": "benchmarks/document_pages.py: real PDF pages, 11 page types, grouped by source package",
             "split": f"whole groups, about {1 - args.test_fraction:.0%}/{args.test_fraction:.0%} of each class's pages",
             "upright_test": "the test pages as they are",
+            "turned_test": "the same test pages turned and mirrored as in shifted_test, not damaged",
             "shifted_test": "the same test pages turned by a seeded random k*90 degrees (counter-clockwise), mirrored "
                             "with p=0.5, then Albumentations 'damage' (2 of blur, noise, brightness/contrast, "
                             "perspective, shadow, JPEG) and one Augraphy effect (ink, lowink, dirt, photocopy)",
@@ -294,17 +304,18 @@ def main(argv=None) -> int:
         "target": target,
         "total_seconds": round(total, 1),
         "load_average_at_start": load_at_start,
-        "cpus_shared": "the 2 CPU cores were shared with other work (other sessions' tests and benchmarks) "
-                       "during the whole run; the seconds overstate a quiet machine's",
+        "cpus_shared": "the 2 CPU cores are shared with other sessions' tests and benchmarks; the load averages at "
+                       "the start and the end are recorded (this run itself keeps about 2 cores busy)",
         "machine": machine(),  # its load average is taken at the end
         "versions": versions(),
     }
     write_result(args.output, record)
-    print(f"\n{'configuration':<20} {'upright':>8} {'shifted':>8} {'ratio':>6} {'CV':>7} {'rows':>6} "
+    print(f"\n{'configuration':<20} {'upright':>8} {'turned':>8} {'shifted':>8} {'ratio':>6} {'CV':>7} {'rows':>6} "
           f"{'featurize s':>11} {'board s':>8}")
     for name, r in results.items():
-        print(f"{name:<20} {r['upright']['macro_f1']:>8.4f} {r['shifted']['macro_f1']:>8.4f} "
-              f"{r['shifted_vs_upright']:>6.3f} {r['cv_macro_f1']:>7.4f} {r['training_rows']:>6} "
+        print(f"{name:<20} {r['upright']['macro_f1']:>8.4f} {r['turned']['macro_f1']:>8.4f} "
+              f"{r['shifted']['macro_f1']:>8.4f} {r['shifted_vs_upright']:>6.3f} {r['cv_macro_f1']:>7.4f} "
+              f"{r['training_rows']:>6} "
               f"{r['featurize_seconds']:>11.0f} {r['leaderboard_seconds']:>8.0f}")
     print(f"target: {target}")
     print(f"plain upright confusions: {results['plain']['upright']['top_confusions']}")
