@@ -63,6 +63,27 @@ def write_competition_folder(root: Path, split: str, images: np.ndarray, labels:
     return folder, csv
 
 
+def featurize_training_folder(project, root: Path, images: np.ndarray, labels: np.ndarray, backbones: list[str],
+                              device: str = "auto", options=None) -> tuple[object, dict]:
+    """Write ``images`` as the competition's ``train`` folder, save it as the project's ``train`` set and
+    embed it with each backbone. Returns the image set and, per backbone, its featurize timings."""
+    from pixelboard.datasets import read_image_set
+    from pixelboard.featurizers import create_featurizer
+    from pixelboard.featurizers.pipeline import FeaturizeOptions, featurize_set
+
+    image_dir, csv = write_competition_folder(root, "train", images, labels)
+    image_set = read_image_set(image_dir, name="train", labels_csv=csv, meta_csv=root / "meta.csv")
+    project.save_image_set(image_set)
+    timings = {}
+    for name in backbones:
+        featurizer = create_featurizer(name, device=device)
+        result = featurize_set(project, image_set, featurizer, options or FeaturizeOptions())
+        timings[name] = {"seconds": round(result.seconds, 2), "computed": result.n_computed, "cached": result.n_cached,
+                         "n_features": featurizer.n_features, "device": str(getattr(featurizer, "device", "cpu"))}
+        print(result.summary, flush=True)
+    return image_set, timings
+
+
 def cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

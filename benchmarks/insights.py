@@ -24,15 +24,13 @@ import time
 from pathlib import Path
 
 from common import RESULTS_DIR, balanced_fashion_mnist, load_average, machine, now, require_fashion_mnist, versions, \
-    write_competition_folder, write_result
+    featurize_training_folder, write_result
 
 import numpy as np
 
 from pixelboard.commands.common import split_list
-from pixelboard.datasets import read_image_set
 from pixelboard.errors import PixelboardError
-from pixelboard.featurizers import create_featurizer
-from pixelboard.featurizers.pipeline import FeaturizeOptions, featurize_set
+from pixelboard.featurizers.pipeline import FeaturizeOptions
 from pixelboard.insights.report import build_report
 from pixelboard.leaderboard.runner import LeaderboardOptions, run_leaderboard
 from pixelboard.models import list_blueprints
@@ -66,16 +64,8 @@ def noisy_training_set(project: Project, root: Path, args) -> tuple[list[str], s
     flipped = np.sort(rng.choice(len(labels), size=round(args.flip * len(labels)), replace=False))
     noisy = labels.astype(int).copy()
     noisy[flipped] = (noisy[flipped] + rng.integers(1, 10, size=len(flipped))) % 10  # always another class
-    image_dir, labels_csv = write_competition_folder(root, "train", images, noisy)
-    image_set = read_image_set(image_dir, name="train", labels_csv=labels_csv, meta_csv=root / "meta.csv")
-    project.save_image_set(image_set)
-    timings = {}
-    for name in split_list(args.backbones):
-        featurizer = create_featurizer(name, device=args.device)
-        result = featurize_set(project, image_set, featurizer, FeaturizeOptions(progress=not args.quiet))
-        timings[name] = {"seconds": round(result.seconds, 2), "computed": result.n_computed,
-                         "cached": result.n_cached}
-        print(result.summary, flush=True)
+    image_set, timings = featurize_training_folder(project, root, images, noisy, split_list(args.backbones),
+                                                   args.device, FeaturizeOptions(progress=not args.quiet))
     return image_set.ids, {image_set.ids[i] for i in flipped}, timings
 
 

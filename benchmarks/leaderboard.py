@@ -27,16 +27,15 @@ import time
 from pathlib import Path
 
 from common import RESULTS_DIR, balanced_fashion_mnist, load_average, machine, now, require_fashion_mnist, versions, \
-    write_competition_folder, write_result
+    featurize_training_folder, write_competition_folder, write_result
 
 import numpy as np
 
 from pixelboard.commands.common import split_list
-from pixelboard.datasets import read_image_set
 from pixelboard.deploy import deploy
+from pixelboard.datasets import read_image_set
 from pixelboard.errors import PixelboardError
-from pixelboard.featurizers import create_featurizer
-from pixelboard.featurizers.pipeline import FeaturizeOptions, featurize_set
+from pixelboard.featurizers.pipeline import FeaturizeOptions
 from pixelboard.leaderboard.metrics import get_metric
 from pixelboard.leaderboard.runner import LeaderboardOptions, run_leaderboard
 from pixelboard.leaderboard.store import RunStore
@@ -66,17 +65,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def featurize(project: Project, root: Path, args) -> dict:
     images, labels = balanced_fashion_mnist("train", args.images, seed=args.seed)
-    image_dir, csv = write_competition_folder(root, "train", images, labels)
-    image_set = read_image_set(image_dir, name="train", labels_csv=csv, meta_csv=root / "meta.csv")
-    project.save_image_set(image_set)
-    timings = {}
-    for name in split_list(args.backbones):
-        featurizer = create_featurizer(name, device=args.device)
-        result = featurize_set(project, image_set, featurizer, FeaturizeOptions(progress=not args.quiet))
-        timings[name] = {"seconds": round(result.seconds, 2), "computed": result.n_computed, "cached": result.n_cached,
-                         "n_features": featurizer.n_features, "device": str(getattr(featurizer, "device", "cpu"))}
-        print(result.summary, flush=True)
-    return timings
+    return featurize_training_folder(project, root, images, labels, split_list(args.backbones), args.device,
+                                     FeaturizeOptions(progress=not args.quiet))[1]
 
 
 def compact(row: dict) -> dict:

@@ -31,18 +31,16 @@ import time
 from pathlib import Path
 
 from common import (RESULTS_DIR, balanced_fashion_mnist, load_average, machine, now, require_fashion_mnist, versions,
-                    write_competition_folder, write_result)
+                    featurize_training_folder, write_result)
 from leaderboard import compact
 
 import numpy as np
 from joblib import Parallel, delayed
 
 from pixelboard.commands.common import split_list
-from pixelboard.datasets import read_image_set
 from pixelboard.errors import PixelboardError
-from pixelboard.featurizers import create_featurizer
 from pixelboard.featurizers.augment import parse_transforms
-from pixelboard.featurizers.pipeline import FeaturizeOptions, featurize_set
+from pixelboard.featurizers.pipeline import FeaturizeOptions
 from pixelboard.leaderboard.runner import LeaderboardOptions, run_leaderboard
 from pixelboard.models import create_blueprint, list_blueprints
 from pixelboard.project import Project
@@ -71,16 +69,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 def featurize_project(project: Project, root: Path, args) -> dict:
     """The leaderboard benchmark's images, featurized per backbone, with ``--augment`` copies when given."""
     images, labels = balanced_fashion_mnist("train", args.images, seed=args.seed)
-    image_dir, csv = write_competition_folder(root, "train", images, labels)
-    image_set = read_image_set(image_dir, name="train", labels_csv=csv, meta_csv=root / "meta.csv")
-    project.save_image_set(image_set)
     options = FeaturizeOptions(augment=parse_transforms(args.augment), seed=args.seed, progress=not args.quiet)
-    timings = {}
-    for name in split_list(args.backbones):
-        result = featurize_set(project, image_set, create_featurizer(name, device=args.device), options)
-        timings[name] = {"seconds": round(result.seconds, 2), "computed": result.n_computed, "cached": result.n_cached}
-        print(result.summary, flush=True)
-    return timings
+    return featurize_training_folder(project, root, images, labels, split_list(args.backbones), args.device, options)[1]
 
 
 def warm_workers(jobs: int) -> None:

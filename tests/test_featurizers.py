@@ -16,12 +16,12 @@ from PIL import Image
 
 from conftest import SAMPLE_IMAGES, normalised, random_featurizer, uint8_batch
 from pixelboard.errors import PixelboardError
-from pixelboard.featurizers import CNN_LEVELS, create_featurizer, list_featurizers
+from pixelboard.featurizers import CNN_LEVELS, create_featurizer, get_featurizer_entry, list_featurizers
 from pixelboard.featurizers.base import Preprocessor
 
 ALL = list_featurizers()
 # The timm networks: not the pixel featurizers (grayscale20 baseline, the pixels input of fine-tuning).
-TIMM = [name for name in ALL if name not in ("grayscale20", "pixels")]
+TIMM = [name for name in ALL if get_featurizer_entry(name).timm_name]
 
 
 @pytest.fixture(scope="module")

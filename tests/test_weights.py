@@ -19,11 +19,11 @@ from PIL import Image
 
 from conftest import SAMPLE_IMAGES, normalised, random_featurizer, uint8_batch
 from pixelboard.errors import PixelboardError
-from pixelboard.featurizers import create_featurizer, list_featurizers
+from pixelboard.featurizers import create_featurizer, get_featurizer_entry, list_featurizers
 from pixelboard.featurizers.timm_backbones import TimmFeaturizer
 from pixelboard.featurizers.weights import WeightsInfo
 
-TIMM = [name for name in list_featurizers() if name not in ("grayscale20", "pixels")]  # the timm networks
+TIMM = [name for name in list_featurizers() if get_featurizer_entry(name).timm_name]  # the table's timm networks
 
 
 # --- weights from files -------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from importlib import metadata
 from typing import TYPE_CHECKING, Callable
 
 from pixelboard.errors import PixelboardError
+from pixelboard.lazy_import import factory_from_module
 
 if TYPE_CHECKING:  # base.py imports torch: only for annotations here
     from pixelboard.featurizers.base import Featurizer
@@ -47,12 +48,7 @@ class FeaturizerEntry:
     def factory(self) -> Callable[..., Featurizer]:
         if self._factory is not None:
             return self._factory
-        if self.name not in _FACTORIES:
-            importlib.import_module(self.module)
-        try:
-            return _FACTORIES[self.name]
-        except KeyError:
-            raise ValueError(f"{self.module} does not @register_featurizer({self.name!r})") from None
+        return factory_from_module(self.name, self.module, _FACTORIES, "register_featurizer")
 
     @property
     def weights_source(self) -> str:

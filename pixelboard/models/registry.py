@@ -16,11 +16,11 @@ arguments, after the table's blueprints. Table order is ``list_blueprints()`` or
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from typing import Callable
 
 from pixelboard.errors import PixelboardError
+from pixelboard.lazy_import import factory_from_module
 
 # What a blueprint is fitted on: "embeddings" = rows of a featurizer's cached matrix; "pixels" =
 # images, for blueprints that fine-tune a network themselves.
@@ -60,12 +60,7 @@ class BlueprintSpec:
         """The factory; a table entry imports its module (which registers it) on first read."""
         if self._factory is not None:
             return self._factory
-        if self.name not in _FACTORIES:
-            importlib.import_module(self.module)
-        try:
-            return _FACTORIES[self.name]
-        except KeyError:
-            raise ValueError(f"{self.module} does not @register_blueprint({self.name!r})") from None
+        return factory_from_module(self.name, self.module, _FACTORIES, "register_blueprint")
 
 
 def _table(*specs: BlueprintSpec) -> dict[str, BlueprintSpec]:
