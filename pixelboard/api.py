@@ -83,7 +83,13 @@ def _one_of(value: str, choices: Sequence[str], name: str) -> str:
 
 
 def _jobs(jobs: int | None) -> int:
-    return _at_least(jobs, 1, "jobs") or os.cpu_count() or 1
+    """``jobs``, else one fit per usable core: ``joblib.cpu_count`` honours the container's CPU quota
+    and the process's affinity, where ``os.cpu_count`` sees every core of the host."""
+    if jobs is not None:
+        return _at_least(jobs, 1, "jobs")
+    from joblib import cpu_count
+
+    return max(1, cpu_count())
 
 
 @dataclass
@@ -124,9 +130,9 @@ class Leaderboard:
     def render(self, format: str = "text") -> str:
         """The table as ``text`` (the console's), ``csv``, ``md``, ``html`` or ``json``."""
         if format == "text":
-            from pixelboard.leaderboard.table import render_text
+            from pixelboard.leaderboard.table import render_text, table_records
 
-            return render_text(self.frame, self.metric)
+            return render_text(table_records(self.rows, self.metric), self.metric)
         from pixelboard.leaderboard.export import render
 
         return render(self.rows, self.metric, _one_of(format, TABLE_FORMATS, "format"))

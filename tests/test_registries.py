@@ -14,7 +14,7 @@ import sys
 import pytest
 import timm
 
-from conftest import random_featurizer
+from conftest import random_featurizer, write_embedding_project
 from pixelboard.featurizers import registry as featurizers
 from pixelboard.featurizers.base import CNN_LEVELS
 from pixelboard.models import registry as blueprints
@@ -110,3 +110,24 @@ def test_listing_imports_no_heavy_library():
                          check=True).stdout
     assert "heavy: []" in out, out
     assert "efficientnet_lite0" in out and "Regularized Logistic Regression (L2)" in out
+
+
+EXPORT = """
+import sys
+from pixelboard.cli import main
+for fmt in ("csv", "md", "html", "json"):
+    main(["export", "--project", {project!r}, "--format", fmt], standalone_mode=False)
+print("heavy:", sorted(m for m in {heavy!r} if m in sys.modules))
+"""
+
+
+def test_export_imports_no_heavy_library(tmp_path):
+    """`pixelboard export` of a finished leaderboard renders from plain records (issue 11: under a second)."""
+    import pixelboard
+
+    root = write_embedding_project(tmp_path / "project")
+    pixelboard.Project(root).leaderboard(blueprints=["majority"], blenders=[], folds=2, jobs=1, progress=False)
+    out = subprocess.run([sys.executable, "-c", EXPORT.format(project=str(root), heavy=HEAVY)],
+                         capture_output=True, text=True, check=True).stdout
+    assert "heavy: []" in out, out
+    assert "Model ID" in out and "| M1 |" in out  # the Markdown table

@@ -342,3 +342,20 @@ def test_second_process_gives_up_after_the_timeout_naming_the_lock(tmp_path, cla
         holder.wait(timeout=60)
     assert f"pid {holder.pid}" in line and str(tmp_path / "p" / ".lock") in line
     assert not (tmp_path / "p" / "datasets").exists()  # it waited before touching anything
+
+
+def test_a_reader_that_stops_early_is_not_an_error(tmp_path):
+    """`pixelboard list backbones | head -1`: the closed pipe ends the command quietly, with no
+    "Error:" line and no traceback (the command writes more than a pipe buffer holds, so the pipe
+    really breaks)."""
+    script = ("import click\n"
+              "from pixelboard.commands.common import friendly_errors\n"
+              "@click.command()\n@friendly_errors\n"
+              "def big():\n    for i in range(200_000):\n        click.echo(f'line {i}')\n"
+              "big()\n")
+    (tmp_path / "big.py").write_text(script)
+    shell = f"{sys.executable} {tmp_path / 'big.py'} 2>{tmp_path / 'err.txt'} | head -1; exit ${{PIPESTATUS[0]}}"
+    result = subprocess.run(["bash", "-c", shell], capture_output=True, text=True, timeout=120)
+    assert result.stdout == "line 0\n"
+    assert (tmp_path / "err.txt").read_text() == ""
+    assert result.returncode == 1

@@ -11,6 +11,7 @@ import errno
 import functools
 import inspect
 import logging
+import os
 import sys
 from typing import Iterator
 
@@ -33,6 +34,9 @@ def friendly_errors(command):
         except PixelboardError as exc:
             click.echo(f"Error: {exc}", err=True)
             sys.exit(2)
+        except BrokenPipeError:  # the reader stopped early (`pixelboard list backbones | head`): not an error
+            _silence_stdout()
+            sys.exit(1)
         except OSError as exc:  # read-only folders, full disks, permissions: the user's to fix, not a bug
             click.echo(f"Error: {os_error_message(exc)}", err=True)
             sys.exit(2)
@@ -40,6 +44,13 @@ def friendly_errors(command):
             click.echo("Interrupted: finished work is saved; run the same command again to resume.", err=True)
             sys.exit(130)
     return wrapper
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so flushing it at exit does not raise a second BrokenPipeError (the
+    recipe in Python's ``signal`` documentation, "Note on SIGPIPE")."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def os_error_message(exc: OSError) -> str:

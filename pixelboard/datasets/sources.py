@@ -16,11 +16,13 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from pixelboard.datasets.images import IMAGE_EXTENSIONS, is_image_file
 from pixelboard.errors import PixelboardError
+
+if TYPE_CHECKING:  # pandas is imported only to read a CSV: `pixelboard export` must not pay for it
+    import pandas as pd
 
 
 @dataclass
@@ -137,7 +139,7 @@ def _read_csv_set(image_dir: Path, csv_path: Path, *, name: str, id_column: str,
         missing = column.isna() | column.str.strip().str.lower().isin(MISSING_TARGETS)
         if missing.any():
             first = int(missing.to_numpy().nonzero()[0][0])
-            shown = "" if pd.isna(column.iloc[first]) else f" ({column.iloc[first].strip()!r})"
+            shown = "" if column.isna().iloc[first] else f" ({column.iloc[first].strip()!r})"
             raise PixelboardError(f"{csv_path}: empty {target_column!r}{shown} at line {first + 2} "
                                   f"({int(missing.sum())} row(s) without a label): label them or leave them out")
         labels = [_plain(v) for v in column]
@@ -151,7 +153,9 @@ def _read_csv_set(image_dir: Path, csv_path: Path, *, name: str, id_column: str,
 MISSING_TARGETS = ("", "nan", "na", "n/a", "null")
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def _read_csv(path: Path) -> "pd.DataFrame":
+    import pandas as pd
+
     if not path.is_file():
         raise PixelboardError(f"CSV file not found: {path}")
     try:
@@ -163,7 +167,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
     return table
 
 
-def _require_columns(table: pd.DataFrame, path: Path, columns: list[str]) -> None:
+def _require_columns(table: "pd.DataFrame", path: Path, columns: list[str]) -> None:
     missing = [c for c in columns if c not in table.columns]
     if missing:
         raise PixelboardError(f"{path}: missing column(s) {', '.join(map(repr, missing))}; "

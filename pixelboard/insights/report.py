@@ -131,12 +131,12 @@ def _rel(target: Path, output: Path) -> str:
 
 
 def _leaderboard(data: RunData, detailed: set[str]) -> str:
-    from pixelboard.leaderboard.table import to_frame
+    from pixelboard.leaderboard.table import table_records
 
-    frame = to_frame(data.rows, data.metric)
-    headers = [c for c in frame.columns if c != "Recommended"]
+    records = table_records(data.rows, data.metric)
+    headers = [c for c in records[0] if c != "Recommended"] if records else []
     rows = []
-    for _, record in frame.iterrows():
+    for record in records:
         values = []
         for c in headers:
             value = record[c]
@@ -144,7 +144,7 @@ def _leaderboard(data: RunData, detailed: set[str]) -> str:
                 badge = ' <span class="badge">Recommended</span>' if record["Recommended"] else ""
                 shown = f'<a href="#model-{h.esc(value)}">{h.esc(value)}</a>' if value in detailed else h.esc(value)
                 value = (value, shown + badge)
-            values.append(float(value) if hasattr(value, "dtype") and value.dtype.kind == "f" else value)
+            values.append(value)
         rows.append(values)
     note = ('<p class="note">Ranked by Cross Validation; Holdout is shown, never used for ranking. Click a column '
             "header to sort. Rows with details below link to them.</p>")

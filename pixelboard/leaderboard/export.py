@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pixelboard import atomic
 from pixelboard.errors import PixelboardError
-from pixelboard.leaderboard.table import render_html, render_json, render_markdown, to_frame
+from pixelboard.leaderboard.table import render_csv, render_html, render_json, render_markdown, table_records
 
 FORMATS = ("csv", "md", "html", "json")
 
@@ -18,13 +18,13 @@ FORMATS = ("csv", "md", "html", "json")
 def render(ranked: list[dict], metric: str, fmt: str, report: str | None = None) -> str:
     if fmt == "json":
         return render_json(ranked, metric)
-    frame = to_frame(ranked, metric)
+    records = table_records(ranked, metric)
     if fmt == "csv":
-        return frame.to_csv(index=False)
+        return render_csv(records)
     if fmt == "md":
-        return render_markdown(frame, metric)
+        return render_markdown(records, metric)
     if fmt == "html":
-        return render_html(frame, metric, report=report)
+        return render_html(records, metric, report=report)
     raise PixelboardError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
 
 

@@ -2,18 +2,27 @@
 
 Formats: console text, CSV, Markdown, JSON and a self-contained sortable HTML page. Ranking uses
 the Cross Validation mean of the chosen metric only; Holdout is shown, never used to rank.
+
+The renderers take plain records (one dict per row, columns in order), not a DataFrame: ``pixelboard
+export`` must answer in well under a second, and importing pandas alone takes most of one.
 """
 
 from __future__ import annotations
 
+import csv
 import html
+import io
 import json
 import math
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from pixelboard.errors import PixelboardError
 from pixelboard.leaderboard.metrics import get_metric
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+Record = dict[str, object]  # one table row: column name -> value, in column order
 
 
 def rank_rows(results: list[dict], metric: str, shifted: bool = False) -> list[dict]:
@@ -46,7 +55,8 @@ def recommended(ranked: list[dict]) -> dict:
                           "cross-validation); run it again to finish, or choose a model id")
 
 
-def to_frame(ranked: list[dict], metric: str) -> pd.DataFrame:
+def table_records(ranked: list[dict], metric: str) -> list[Record]:
+    """The table's rows, best first, with the columns every format shows (``Recommended`` marks rank 1)."""
     m = get_metric(metric)
     records = []
     for rank, row in enumerate(ranked, start=1):
@@ -67,7 +77,14 @@ def to_frame(ranked: list[dict], metric: str) -> pd.DataFrame:
             "Predict s": row["predict_seconds"],
             "Recommended": rank == 1 and is_recommendable(row),
         })
-    return pd.DataFrame.from_records(records)
+    return records
+
+
+def to_frame(ranked: list[dict], metric: str) -> "pd.DataFrame":
+    """The table as a DataFrame (the Python API's ``Leaderboard.frame``)."""
+    import pandas as pd
+
+    return pd.DataFrame.from_records(table_records(ranked, metric))
 
 
 def _shifted_columns(row: dict, metric: str) -> dict:
@@ -84,29 +101,46 @@ def _fmt(value, digits: int = 4) -> str:
     return str(value)
 
 
-def render_text(frame: pd.DataFrame, metric: str) -> str:
+def render_text(records: list[Record], metric: str) -> str:
     """A fixed-width table for the console."""
-    shown = frame.drop(columns=["Recommended", "Levels"]).copy()
-    shown["Model ID"] = [f"{i} *" if rec else i for i, rec in zip(frame["Model ID"], frame["Recommended"])]
-    shown["Cross Validation"] = ["" if math.isnan(m) else f"{m:.4f} ± {s:.4f}"  # screening rows have no CV
-                                 for m, s in zip(frame["Cross Validation"], frame["CV Std"])]
-    shown = shown.drop(columns=["CV Std"])
-    cells = [[_fmt(v, 2 if c in ("Fit s", "Predict s", "Sample %") else 4) for c, v in row.items()]
-             for _, row in shown.iterrows()]
-    widths = [max(len(str(c)), *(len(r[i]) for r in cells)) if cells else len(str(c)) for i, c in enumerate(shown.columns)]
+    shifted = bool(records) and "CV (shifted)" in records[0]
+    shown = []
+    for r in records:
+        row = {k: v for k, v in r.items() if k not in ("Recommended", "Levels", "CV Std")}
+        row["Model ID"] = f"{r['Model ID']} *" if r["Recommended"] else r["Model ID"]
+        cv, std = r["Cross Validation"], r["CV Std"]
+        row["Cross Validation"] = "" if math.isnan(cv) else f"{cv:.4f} ± {std:.4f}"  # screening rows have no CV
+        shown.append(row)
+    columns = list(shown[0]) if shown else ["Rank", "Model ID", "Blueprint"]
+    cells = [[_fmt(v, _digits(c)) for c, v in row.items()] for row in shown]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) if cells else len(c) for i, c in enumerate(columns)]
     line = lambda values: "  ".join(str(v).ljust(w) for v, w in zip(values, widths))  # noqa: E731
-    ranked_by = "CV (shifted): Cross Validation under the test conditions" if "CV (shifted)" in frame.columns \
-        else "Cross Validation"
+    ranked_by = "CV (shifted): Cross Validation under the test conditions" if shifted else "Cross Validation"
     header = f"Leaderboard — metric: {get_metric(metric).label} (ranked by {ranked_by}; * = recommended)"
-    return "\n".join([header, line(shown.columns), line("-" * w for w in widths)] + [line(r) for r in cells])
+    return "\n".join([header, line(columns), line("-" * w for w in widths)] + [line(r) for r in cells])
 
 
-def render_markdown(frame: pd.DataFrame, metric: str) -> str:
-    shown = frame.copy()
-    shown["Recommended"] = ["**recommended**" if r else "" for r in frame["Recommended"]]
-    header = "| " + " | ".join(shown.columns) + " |"
-    rule = "| " + " | ".join("---" for _ in shown.columns) + " |"
-    body = ["| " + " | ".join(_fmt(v).replace("|", "\\|") for v in row) + " |" for row in shown.itertuples(index=False)]
+def _digits(column: str) -> int:
+    return 2 if column in ("Fit s", "Predict s", "Sample %") else 4
+
+
+def render_csv(records: list[Record]) -> str:
+    """Comma-separated, full precision; an empty cell where a score does not exist (NaN)."""
+    out = io.StringIO()
+    if records:
+        writer = csv.DictWriter(out, fieldnames=list(records[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({k: "" if isinstance(v, float) and math.isnan(v) else v for k, v in r.items()}
+                         for r in records)
+    return out.getvalue()
+
+
+def render_markdown(records: list[Record], metric: str) -> str:
+    columns = list(records[0]) if records else []
+    header = "| " + " | ".join(columns) + " |"
+    rule = "| " + " | ".join("---" for _ in columns) + " |"
+    body = ["| " + " | ".join(("**recommended**" if v else "") if c == "Recommended" else _fmt(v).replace("|", "\\|")
+                              for c, v in r.items()) + " |" for r in records]
     return "\n".join([f"# Leaderboard — {get_metric(metric).label}", "", header, rule, *body, ""])
 
 
@@ -115,17 +149,17 @@ def render_json(ranked: list[dict], metric: str) -> str:
     return json.dumps(payload, indent=2, default=lambda v: None) + "\n"
 
 
-def render_html(frame: pd.DataFrame, metric: str, title: str = "pixelboard leaderboard", report: str | None = None) -> str:
+def render_html(records: list[Record], metric: str, title: str = "pixelboard leaderboard", report: str | None = None) -> str:
     """One file, no external assets: click a header to sort; the recommended row carries a badge.
     ``report``: the insights report's path relative to the page (``pixelboard report``), linked at the top."""
-    columns = list(frame.columns.drop("Recommended"))
+    columns = [c for c in records[0] if c != "Recommended"] if records else []
     head = "".join(f"<th onclick=\"sortBy({i})\">{html.escape(c)}</th>" for i, c in enumerate(columns))
     rows = []
-    for _, row in frame.iterrows():
+    for row in records:
         cells = []
         for c in columns:
             value = row[c]
-            text = html.escape(_fmt(value, 2 if c in ("Fit s", "Predict s", "Sample %") else 4))
+            text = html.escape(_fmt(value, _digits(c)))
             if c == "Model ID" and row["Recommended"]:
                 text += ' <span class="badge">Recommended</span>'
             sort_key = "" if isinstance(value, float) and math.isnan(value) else value
