@@ -57,7 +57,7 @@ DEFAULT_MAX_PIXELS = 250_000_000  # pixelboard.datasets.images.DEFAULT_MAX_PIXEL
 TABLE_FORMATS = ("csv", "md", "html", "json")  # pixelboard.leaderboard.export.FORMATS
 LEADERBOARD_MODES = ("quick", "autopilot", "comprehensive")  # pixelboard.leaderboard.autopilot.MODES
 DEFAULT_MODE = "autopilot"  # pixelboard.leaderboard.runner.LeaderboardOptions
-FEATURIZE_BACKENDS = ("local", "ray")  # featurize and leaderboard --backend: featurizers/ray_backend.py,
+BACKENDS = ("local", "ray")  # featurize and leaderboard --backend: featurizers/ray_backend.py,
 # leaderboard/ray_fits.py (the `ray` extra)
 
 Names = Union[str, Sequence[str], None]  # ["a", "b"] or the command line's "a,b"
@@ -198,7 +198,7 @@ class Project:
             check_name(set_name, "--set")
         _one_of(resize, RESIZE_MODES, "resize mode")
         run_batches = None  # the local backend: featurize_set's own decode workers
-        if _one_of(backend, FEATURIZE_BACKENDS, "backend") == "ray":
+        if _one_of(backend, BACKENDS, "backend") == "ray":
             from pixelboard.featurizers.ray_backend import RayBackend, import_ray
 
             import_ray()  # without the extra: one line naming it, before any work
@@ -271,7 +271,7 @@ class Project:
         if time_budget is not None and not time_budget > 0:
             raise PixelboardError(f"time_budget must be more than 0 seconds, got {time_budget}")
         fits = contextlib.nullcontext()  # the local backend: joblib processes on this machine
-        if _one_of(backend, FEATURIZE_BACKENDS, "backend") == "ray":
+        if _one_of(backend, BACKENDS, "backend") == "ray":
             from pixelboard.featurizers.ray_backend import import_ray
             from pixelboard.leaderboard.ray_fits import ray_fits
 

@@ -30,6 +30,7 @@ import numpy as np
 from pixelboard import atomic
 from pixelboard.datasets.sources import ImageSet
 from pixelboard.errors import PixelboardError
+from pixelboard.mapped_matrix import reduce_with_mapped_arrays
 
 DEFAULT_PROJECT = "pixelboard-project"
 LOCK_TIMEOUT = 60.0  # seconds a second process waits for the project before it gives up
@@ -53,11 +54,14 @@ def check_name(value: str, what: str = "name") -> str:
 
 @dataclass(frozen=True)
 class Embeddings:
-    """One featurizer's matrix for one image set, with its sidecar."""
+    """One featurizer's matrix for one image set, with its sidecar. Pickled (for a fit worker), a
+    matrix mapped from its ``.npy`` file travels as the file's path (mapped_matrix.py)."""
 
     name: str
     matrix: np.ndarray
     sidecar: dict
+
+    __reduce__ = reduce_with_mapped_arrays
 
     @property
     def row_ids(self) -> list[str]:
@@ -128,15 +132,9 @@ class Project:
         return npy
 
     def view_embeddings_paths(self, set_name: str, name: str) -> tuple[Path, Path]:
+        """The set's rows under each view (``views.py``): beside the embeddings, not among the featurizers."""
         npy, meta = self.embeddings_paths(set_name, name)
         return npy.parent / "views" / npy.name, meta.parent / "views" / meta.name
-
-    def save_view_embeddings(self, set_name: str, name: str, matrix: np.ndarray, sidecar: dict) -> Path:
-        """The set's rows under each view (``views.py``): beside the embeddings, not among the featurizers."""
-        npy, meta = self.view_embeddings_paths(set_name, name)
-        atomic.write_npy(npy, matrix)
-        atomic.write_json(meta, sidecar)
-        return npy
 
     def load_view_embeddings(self, set_name: str, name: str) -> tuple[np.ndarray, dict]:
         """``(views, images, d)`` rows (identity first) and their sidecar (``views``: the view tags)."""

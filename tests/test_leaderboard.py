@@ -223,3 +223,26 @@ def test_kill_9_mid_leaderboard_then_rerun_gives_the_uninterrupted_numbers(tmp_p
 def test_leaderboard_before_featurize_says_what_to_run(tmp_path):
     result = CliRunner().invoke(main, ["leaderboard", "--project", str(tmp_path / "empty"), "--quiet"])
     assert result.exit_code == 2 and "featurize" in result.output and "Traceback" not in result.output
+
+
+def test_fit_workers_receive_the_matrix_file_not_a_copy(tmp_path):
+    """A fold fit's rows pickle (for a worker process or a Ray task) as the .npy path, and map the
+    same file again on arrival; a matrix that is not a whole mapped file still travels whole."""
+    import pickle
+    from dataclasses import replace
+
+    root = write_embedding_project(tmp_path / "project", per_class=400, dims=256)  # a 1.2 MB matrix
+    project = Project(root)
+    labels = load_labels(project)
+    rows = load_feature_rows(project, "fake_a", labels)
+    sent = pickle.dumps(rows)
+    assert len(sent) < rows.X.nbytes / 5
+    arrived = pickle.loads(sent)
+    assert isinstance(arrived.X.base, np.memmap) and str(arrived.X.base.filename) == str(rows.X.base.filename)
+    np.testing.assert_array_equal(arrived.X, rows.X)
+    np.testing.assert_array_equal(arrived.train_rows(np.arange(5)), rows.train_rows(np.arange(5)))
+    assert arrived.digest() == rows.digest()
+    for not_the_file in (np.array(rows.X), rows.X[:, :8], rows.X[10:]):  # a copy, slices
+        sent = pickle.dumps(replace(rows, X=not_the_file))
+        assert len(sent) > not_the_file.nbytes
+        np.testing.assert_array_equal(pickle.loads(sent).X, not_the_file)

@@ -74,6 +74,26 @@ def test_views_write_plain_and_invariant_embeddings_and_the_view_rows(viewed):
     assert mean.sidecar["views"] == sidecar["views"] and mean.sidecar["pool"] == "mean"
 
 
+def test_views_are_written_in_chunks_with_the_same_bits(viewed, tmp_path, monkeypatch):
+    """The view rows and the pooled variants stream through memory maps a few images at a time (never
+    the whole (views, images, d) stack in RAM): chunks that do not divide the set change no bit."""
+    from pixelboard.featurizers import pipeline
+
+    root, project, _ = viewed
+    monkeypatch.setattr(pipeline, "_CHUNK_ROWS", 5)
+    chunked = str(tmp_path / "chunked")
+    result = CliRunner().invoke(main, ["featurize", "--images", str(root / "train"), "--labels", str(root / "train.csv"),
+                                       "--project", chunked, "--backbone", "grayscale20", "--views", "dihedral",
+                                       "--pool", "mean,meanmax", "--quiet", "--workers", "0"])
+    assert result.exit_code == 0, result.output
+    whole, parts = Project(project), Project(chunked)
+    for name in ("grayscale20+d4mean", "grayscale20+d4meanmax"):
+        np.testing.assert_array_equal(parts.load_embeddings("train", name).matrix,
+                                      whole.load_embeddings("train", name).matrix)
+    np.testing.assert_array_equal(parts.load_view_embeddings("train", "grayscale20")[0],
+                                  whole.load_view_embeddings("train", "grayscale20")[0])
+
+
 def test_pooling_and_names():
     stack = np.arange(24, dtype=np.float32).reshape(3, 2, 4)
     np.testing.assert_array_equal(pool_views(stack, "mean"), stack.mean(axis=0))

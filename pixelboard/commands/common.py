@@ -17,6 +17,7 @@ from typing import Iterator
 
 import click
 
+from pixelboard.api import BACKENDS
 from pixelboard.api import DEFAULT_BACKBONES as _BACKBONES
 from pixelboard.api import DEFAULT_PROJECT, split_list  # noqa: F401  (split_list: used by the benchmarks)
 from pixelboard.errors import PixelboardError
@@ -104,6 +105,18 @@ def training_image_options(command):
                      help="Column of --labels whose equal values must stay on one side of every split."),
         click.option("--unlabelled", is_flag=True, help="Treat the images as an unlabelled (test) set."),
     ])
+
+
+def backend_options(where: str):
+    """``--backend local|ray`` and ``--ray-address``; ``where`` says what runs where (the option's help)."""
+    def decorate(command):
+        return _apply(command, [
+            click.option("--backend", type=click.Choice(BACKENDS), default="local", show_default=True,
+                         help=f"{where} (Ray is the `ray` extra: pip install 'pixelboard[ray]')."),
+            click.option("--ray-address", default=None, help="Ray cluster to use with --backend ray, e.g. "
+                         "ray://head:10001 or auto [default: $RAY_ADDRESS, else a local Ray instance]."),
+        ])
+    return decorate
 
 
 def prediction_image_options(command):

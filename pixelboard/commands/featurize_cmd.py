@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from pixelboard.api import DEFAULT_MAX_PIXELS, FEATURIZE_BACKENDS, RESIZE_MODES, Project
-from pixelboard.commands.common import (DEFAULT_BACKBONES, friendly_errors, logging_options, name_callback,
+from pixelboard.api import DEFAULT_MAX_PIXELS, RESIZE_MODES, Project
+from pixelboard.commands.common import (DEFAULT_BACKBONES, backend_options, friendly_errors, logging_options, name_callback,
                                         project_option, training_image_options)
 
 
@@ -45,11 +45,8 @@ from pixelboard.commands.common import (DEFAULT_BACKBONES, friendly_errors, logg
 @click.option("--skip-bad-images", is_flag=True, help="Record unreadable images in the sidecar and go on.")
 @click.option("--max-pixels", default=DEFAULT_MAX_PIXELS, show_default=True, type=click.IntRange(1),
               help="Refuse larger images (decompression bombs).")
-@click.option("--backend", type=click.Choice(FEATURIZE_BACKENDS), default="local", show_default=True,
-              help="Where the missing images are embedded: this machine, or a Ray Data job on a Ray cluster "
-              "(the `ray` extra: pip install 'pixelboard[ray]').")
-@click.option("--ray-address", default=None, help="Ray cluster to use with --backend ray, e.g. ray://head:10001 or "
-              "auto [default: $RAY_ADDRESS, else a local Ray instance].")
+@backend_options("Where the missing images are embedded: this machine, or a Ray Data job on a Ray cluster; "
+                 "the same embeddings either way")
 @logging_options
 @friendly_errors
 def featurize(images, labels_csv, meta_csv, id_column, target_column, group_column, unlabelled, project_dir,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from pixelboard.api import (DEFAULT_BLENDERS, DEFAULT_MODE, FEATURIZE_BACKENDS, LEADERBOARD_MODES, TABLE_FORMATS,
-                            Project)
-from pixelboard.commands.common import friendly_errors, logging_options, name_callback, project_option
+from pixelboard.api import DEFAULT_BLENDERS, DEFAULT_MODE, LEADERBOARD_MODES, TABLE_FORMATS, Project
+from pixelboard.commands.common import (backend_options, friendly_errors, logging_options, name_callback,
+                                        project_option)
 
 
 def run_option(command, help="Run directory inside the project (one partition per run)."):
@@ -40,11 +40,8 @@ def run_option(command, help="Run directory inside the project (one partition pe
 @click.option("--validate-under", default=None,
               help="Also score validation and holdout images under these views (dihedral, or e.g. "
               "rot90,rot180,rot270,hflip), one drawn per image, and rank by that score; needs `featurize --views`.")
-@click.option("--backend", type=click.Choice(FEATURIZE_BACKENDS), default="local", show_default=True,
-              help="Where the fold fits run: local processes, or Ray tasks on a Ray cluster (--jobs at a time; "
-              "the `ray` extra: pip install 'pixelboard[ray]'). The same rows either way.")
-@click.option("--ray-address", default=None, help="Ray cluster to use with --backend ray [default: $RAY_ADDRESS, "
-              "else a local Ray instance].")
+@backend_options("Where the fold fits run: local processes, or Ray tasks on a Ray cluster (--jobs at a time); "
+                 "the same rows either way")
 @logging_options
 @friendly_errors
 def leaderboard(project_dir, run, set_name, metric, holdout_fraction, folds, seed, mode, time_budget, jobs, blueprints,

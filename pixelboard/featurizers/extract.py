@@ -8,7 +8,6 @@ embedded and committed, so fixing one bad file never costs the work already done
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -81,8 +80,11 @@ def _collate(samples):
 
 
 def default_workers() -> int:
-    """One decoding worker per spare core, at most 8; none on a single-core machine."""
-    return max(0, min(8, (os.cpu_count() or 1) - 1))
+    """One decoding worker per spare core, at most 8; none on a single-core machine (cores as
+    ``joblib.cpu_count`` counts them: the container's CPU quota and the process's affinity)."""
+    from joblib import cpu_count
+
+    return max(0, min(8, cpu_count() - 1))
 
 
 def extract(featurizer: Featurizer, items: list[WorkItem], *, batch_size: int = 32, workers: int | None = None,

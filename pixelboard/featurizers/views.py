@@ -62,6 +62,11 @@ def pool_views(stack: np.ndarray, pool: str) -> np.ndarray:
     return np.concatenate([mean, stack.max(axis=0)], axis=1)
 
 
+def pooled_width(width: int, pool: str) -> int:
+    """Columns of the pooled matrix: ``width`` for ``mean``, twice that for ``meanmax``."""
+    return width if check_pool(pool) == "mean" else 2 * width
+
+
 def pooled_slices(level_slices: dict[str, list[int]], width: int, pool: str) -> dict[str, list[int]]:
     """Column slices of the pooled matrix: the same levels for ``mean``; ``meanmax`` adds ``<level>_max``."""
     if pool == "mean":

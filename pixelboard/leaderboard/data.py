@@ -7,6 +7,7 @@ exactly the folds where their source trains, and are never validated or scored a
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pixelboard.errors import PixelboardError
+from pixelboard.mapped_matrix import reduce_with_mapped_arrays
 from pixelboard.project import Embeddings, Project
 
 
@@ -36,7 +38,12 @@ class Labels:
 
 @dataclass(frozen=True)
 class FeatureRows:
-    """One featurizer's matrix with, per row, the index of its original image."""
+    """One featurizer's matrix with, per row, the index of its original image.
+
+    Sent to a fit worker (a local process or a Ray task), a matrix memory-mapped from the project's
+    ``.npy`` file travels as its path and is mapped again on arrival (mapped_matrix.py): every worker
+    slices the one file through the page cache instead of receiving its own copy of the matrix.
+    """
 
     name: str
     X: np.ndarray
@@ -45,9 +52,15 @@ class FeatureRows:
     embeddings: Embeddings
     shifted: np.ndarray | None = None  # per original image, its row under a drawn view (shift.py)
 
+    __reduce__ = reduce_with_mapped_arrays
+
     def digest(self) -> str:
         """Hash of the matrix bytes and of each row's source and augmentation: a row of the
         leaderboard fitted on other embeddings (re-featurized, replaced images) is never reused."""
+        return self._digest
+
+    @functools.cached_property  # hashing a 70,000-row matrix takes a second; every row's key asks for it
+    def _digest(self) -> str:
         rows = self.embeddings.sidecar["rows"]
         return array_digest(self.X, json.dumps([rows["sources"], rows["augmentations"]]).encode())
 
