@@ -28,7 +28,7 @@ import numpy as np
 from joblib import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
-from pixelboard.commands.common import split_list
+from pixelboard.options import split_list
 from pixelboard.leaderboard.data import image_content_keys, load_feature_rows, load_labels
 from pixelboard.leaderboard.evaluate import FoldResult, assemble, fit_with_groups, full_proba, score_model
 from pixelboard.leaderboard.identity import identity_groups

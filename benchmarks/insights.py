@@ -28,7 +28,7 @@ from common import RESULTS_DIR, balanced_fashion_mnist, load_average, machine, n
 
 import numpy as np
 
-from pixelboard.commands.common import split_list
+from pixelboard.options import split_list
 from pixelboard.errors import PixelboardError
 from pixelboard.featurizers.pipeline import FeaturizeOptions
 from pixelboard.insights.report import build_report

@@ -31,7 +31,7 @@ from common import RESULTS_DIR, balanced_fashion_mnist, load_average, machine, n
 
 import numpy as np
 
-from pixelboard.commands.common import split_list
+from pixelboard.options import split_list
 from pixelboard.deploy import deploy
 from pixelboard.datasets import read_image_set
 from pixelboard.errors import PixelboardError

@@ -49,7 +49,7 @@ from common import RESULTS_DIR, balanced_fashion_mnist, load_average, machine, n
     write_competition_folder, write_result
 from sklearn.metrics import f1_score
 
-from pixelboard.commands.common import split_list
+from pixelboard.options import split_list
 from pixelboard.datasets import read_image_set
 from pixelboard.errors import PixelboardError
 from pixelboard.featurizers import create_featurizer

@@ -37,7 +37,7 @@ from leaderboard import compact
 import numpy as np
 from joblib import Parallel, delayed
 
-from pixelboard.commands.common import split_list
+from pixelboard.options import split_list
 from pixelboard.errors import PixelboardError
 from pixelboard.featurizers.augment import parse_transforms
 from pixelboard.featurizers.pipeline import FeaturizeOptions

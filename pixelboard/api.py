@@ -25,12 +25,15 @@ import inspect
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 from pixelboard.errors import PixelboardError
+from pixelboard.leaderboard.view import Leaderboard
 from pixelboard.logs import SAY, run_log
+from pixelboard.options import (BACKENDS, DEFAULT_BACKBONES, DEFAULT_BLENDERS, DEFAULT_MAX_PIXELS,
+                                DEFAULT_MODE, DEFAULT_PROJECT, LEADERBOARD_MODES, RESIZE_MODES, TABLE_FORMATS, Names,
+                                at_least, one_of, resolve_jobs, split_list)
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -45,104 +48,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from pixelboard.project import Project as ProjectFiles
 
 log = logging.getLogger(__name__)
-
-# The defaults of the command line and of this API. Copies of library constants, kept here so that
-# neither `import pixelboard` nor `pixelboard --help` imports torch or pandas; tests/test_api.py pins
-# each to its source.
-DEFAULT_PROJECT = "pixelboard-project"  # pixelboard.project.DEFAULT_PROJECT
-DEFAULT_BACKBONES = ("efficientnet_lite0", "grayscale20")
-DEFAULT_BLENDERS = ("avg", "glm", "greedy")  # pixelboard.leaderboard.runner.LeaderboardOptions
-RESIZE_MODES = ("squash", "pad", "crop")  # pixelboard.featurizers.base.RESIZE_MODES
-DEFAULT_MAX_PIXELS = 250_000_000  # pixelboard.datasets.images.DEFAULT_MAX_PIXELS
-TABLE_FORMATS = ("csv", "md", "html", "json")  # pixelboard.leaderboard.export.FORMATS
-LEADERBOARD_MODES = ("quick", "autopilot", "comprehensive")  # pixelboard.leaderboard.autopilot.MODES
-DEFAULT_MODE = "autopilot"  # pixelboard.leaderboard.runner.LeaderboardOptions
-BACKENDS = ("local", "ray")  # featurize and leaderboard --backend: featurizers/ray_backend.py,
-# leaderboard/ray_fits.py (the `ray` extra)
-
-Names = Union[str, Sequence[str], None]  # ["a", "b"] or the command line's "a,b"
-
-
-def split_list(value: str | Sequence[str] | None) -> list[str]:
-    """``"a, b,,c"`` or ``["a", "b", "c"]`` -> ``["a", "b", "c"]``: the list options, in either form."""
-    parts = value.split(",") if isinstance(value, str) else list(value or [])
-    return [str(part).strip() for part in parts if str(part).strip()]
-
-
-def _at_least(value, minimum, name: str):
-    """The command line's ``IntRange`` checks, for API callers (the command line checks first)."""
-    if value is not None and value < minimum:
-        raise PixelboardError(f"{name} must be at least {minimum}, got {value}")
-    return value
-
-
-def _one_of(value: str, choices: Sequence[str], name: str) -> str:
-    if value not in choices:
-        raise PixelboardError(f"unknown {name} {value!r}; choose from {', '.join(choices)}")
-    return value
-
-
-def _jobs(jobs: int | None) -> int:
-    """``jobs``, else one fit per usable core: ``joblib.cpu_count`` honours the container's CPU quota
-    and the process's affinity, where ``os.cpu_count`` sees every core of the host."""
-    if jobs is not None:
-        return _at_least(jobs, 1, "jobs")
-    from joblib import cpu_count
-
-    return max(1, cpu_count())
-
-
-@dataclass
-class Leaderboard:
-    """A ranked leaderboard run: ``rows`` (best first, as stored), ``frame`` (the table), ``best``."""
-
-    rows: list[dict]  # each row's result.json: id, label, featurizer, scores, members, ...
-    metric: str
-    directory: Path  # the run directory: config.json, partition/, models/, leaderboard.*
-    n_fitted: int = 0  # models fitted by this call (0 when everything was reused)
-    seconds: float = 0.0
-    tables: dict[str, Path] = field(default_factory=dict)  # format -> leaderboard.<format>
-    skipped: str = ""  # what --time-budget left out (one line), "" when nothing
-
-    @property
-    def learning_curve(self) -> dict:
-        """Validation score against sample size per blueprint x featurizer (``<run>/learning_curve.json``)."""
-        from pixelboard import atomic
-
-        path = self.directory / "learning_curve.json"
-        return atomic.read_json(path) if path.is_file() else {"metric": self.metric, "rows": []}
-
-    @property
-    def frame(self) -> pd.DataFrame:
-        """The ranked table as a DataFrame (Rank, Model ID, Blueprint, Featurizer, scores, timings)."""
-        from pixelboard.leaderboard.table import to_frame
-
-        return to_frame(self.rows, self.metric)
-
-    @property
-    def best(self) -> dict:
-        """The recommended model's row (rank 1: best Cross Validation, never chosen on Holdout, never a
-        screening row)."""
-        from pixelboard.leaderboard.table import recommended
-
-        return recommended(self.rows)
-
-    def render(self, format: str = "text") -> str:
-        """The table as ``text`` (the console's), ``csv``, ``md``, ``html`` or ``json``."""
-        if format == "text":
-            from pixelboard.leaderboard.table import render_text, table_records
-
-            return render_text(table_records(self.rows, self.metric), self.metric)
-        from pixelboard.leaderboard.export import render
-
-        return render(self.rows, self.metric, _one_of(format, TABLE_FORMATS, "format"))
-
-    def __str__(self) -> str:
-        return self.render("text")
-
-    def _repr_html_(self) -> str:  # notebooks show the table
-        return self.frame.to_html(index=False)
-
 
 class Project:
     """A pixelboard project directory and the workflow on it: featurize -> leaderboard -> deploy -> predict.
@@ -196,16 +101,16 @@ class Project:
             get_featurizer_entry(name)  # unknown names fail before any work
         if set_name is not None:
             check_name(set_name, "--set")
-        _one_of(resize, RESIZE_MODES, "resize mode")
+        one_of(resize, RESIZE_MODES, "resize mode")
         run_batches = None  # the local backend: featurize_set's own decode workers
-        if _one_of(backend, BACKENDS, "backend") == "ray":
+        if one_of(backend, BACKENDS, "backend") == "ray":
             from pixelboard.featurizers.ray_backend import RayBackend, import_ray
 
             import_ray()  # without the extra: one line naming it, before any work
             run_batches = RayBackend(ray_address)
         for value, minimum, name in ((batch_size, 1, "batch_size"), (workers, 0, "workers"),
                                      (augment_copies, 1, "augment_copies"), (max_pixels, 1, "max_pixels")):
-            _at_least(value, minimum, name)
+            at_least(value, minimum, name)
         image_set = read_image_set(images, name=set_name or "pending", labels_csv=labels, id_column=id_column,
                                    target_column=target_column, group_column=group_column, meta_csv=meta,
                                    unlabelled=unlabelled)
@@ -249,13 +154,15 @@ class Project:
                     holdout_fraction: float = 0.2, folds: int = 5, seed: int = 0, jobs: int | None = None,
                     blueprints: Names = None, featurizers: Names = None, blenders: Names = DEFAULT_BLENDERS,
                     validate_under: Names = None, mode: str = DEFAULT_MODE, time_budget: float | None = None,
-                    progress: bool = True, backend: str = "local", ray_address: str | None = None) -> Leaderboard:
+                    max_memory: float | None = None, progress: bool = True, backend: str = "local",
+                    ray_address: str | None = None) -> Leaderboard:
         """Fit the blueprints on every featurizer, blend the best, rank (``pixelboard leaderboard``).
 
         ``mode``: ``autopilot`` screens every row on 16% then 32% of the images (one fold) and fits
         only the best few with full 5-fold CV; ``quick`` fits the blueprints that usually win,
         ``comprehensive`` every registered one, both with full CV. ``time_budget`` (seconds): fits that
-        cannot finish in time are not started; calling again resumes. Finished rows are reused, so
+        cannot finish in time are not started; calling again resumes. ``max_memory`` (GB): fewer fits
+        run side by side when ``jobs`` of a stage's largest would not fit in it. Finished rows are reused, so
         calling it again fits only what is new. ``blueprints`` and ``featurizers`` default to the
         mode's set and every featurizer of ``set_name``; ``jobs`` to one process per core. The run's
         log goes to ``<run>/run.log``. ``backend="ray"`` runs the same fold fits (``jobs`` at a time) as
@@ -266,19 +173,21 @@ class Project:
 
         if not 0 <= holdout_fraction <= 0.5:
             raise PixelboardError(f"holdout_fraction must be between 0 and 0.5, got {holdout_fraction}")
-        _at_least(folds, 2, "folds")
-        _one_of(mode, LEADERBOARD_MODES, "mode")
+        at_least(folds, 2, "folds")
+        one_of(mode, LEADERBOARD_MODES, "mode")
         if time_budget is not None and not time_budget > 0:
             raise PixelboardError(f"time_budget must be more than 0 seconds, got {time_budget}")
+        if max_memory is not None and not max_memory > 0:
+            raise PixelboardError(f"max_memory must be more than 0 GB, got {max_memory}")
         fits = contextlib.nullcontext()  # the local backend: joblib processes on this machine
-        if _one_of(backend, BACKENDS, "backend") == "ray":
+        if one_of(backend, BACKENDS, "backend") == "ray":
             from pixelboard.featurizers.ray_backend import import_ray
             from pixelboard.leaderboard.ray_fits import ray_fits
 
             import_ray()  # without the extra: one line naming it, before any work
             fits = ray_fits(ray_address)  # the same fold fits as Ray tasks (joblib's Ray backend)
-        options = LeaderboardOptions(mode=mode, time_budget=time_budget, run=run, set_name=set_name, metric=metric, holdout_fraction=holdout_fraction,
-                                     folds=folds, seed=seed, jobs=_jobs(jobs), blueprints=split_list(blueprints),
+        options = LeaderboardOptions(mode=mode, time_budget=time_budget, max_memory_gb=max_memory, run=run, set_name=set_name, metric=metric, holdout_fraction=holdout_fraction,
+                                     folds=folds, seed=seed, jobs=resolve_jobs(jobs), blueprints=split_list(blueprints),
                                      featurizers=split_list(featurizers), blenders=split_list(blenders),
                                      validate_under=parse_transforms(_text(validate_under)), progress=progress)
         files = self.files
@@ -309,7 +218,7 @@ class Project:
         written to ``out`` when given."""
         from pixelboard import atomic
 
-        text = self.load_leaderboard(run).render(_one_of(format, TABLE_FORMATS, "format"))
+        text = self.load_leaderboard(run).render(one_of(format, TABLE_FORMATS, "format"))
         if out:
             atomic.write_text(out, text)
         return text
@@ -324,8 +233,8 @@ class Project:
         the data-quality lists, also written as CSV beside it; ``leaderboard.html`` links to it."""
         from pixelboard.insights.report import build_report
 
-        _at_least(models, 1, "models")
-        _at_least(per_class, 1, "per_class")
+        at_least(models, 1, "models")
+        at_least(per_class, 1, "per_class")
         files = self.files
         with files.lock():  # writes into the run folder (report, CSVs, leaderboard.html)
             result = build_report(files, run=run, output=output, models=models, per_class=per_class,
@@ -342,8 +251,8 @@ class Project:
         ``blend`` or a model id."""
         from pixelboard.insights.document import FORMATS, build_document
 
-        _one_of(format, FORMATS, "format")
-        _at_least(per_class, 1, "per_class")
+        one_of(format, FORMATS, "format")
+        at_least(per_class, 1, "per_class")
         files = self.files
         with files.lock():
             result = build_document(files, model, run=run, fmt=format, output=output, per_class=per_class,
@@ -359,7 +268,7 @@ class Project:
 
         files = self.files
         with files.lock():
-            result = deploy(files, run=run, model=model, jobs=_jobs(jobs))
+            result = deploy(files, run=run, model=model, jobs=resolve_jobs(jobs))
         log.info("deployed %s (%s): refitted on %d images in %.1f s", result.model.model_id, result.model.label,
                  result.n_images, result.seconds)
         return result
@@ -422,8 +331,8 @@ class Project:
         if bundle and upright:
             raise PixelboardError("--upright learns from the training images' views, which a bundle does not hold; "
                                   "predict from the project instead")
-        _at_least(batch_size, 1, "batch_size")
-        _at_least(workers, 0, "workers")
+        at_least(batch_size, 1, "batch_size")
+        at_least(workers, 0, "workers")
         tta_names = parse_transforms(_text(tta))
         files = self.files
         with files.lock():  # predict writes the test set's manifest, cache rows and embeddings
@@ -456,7 +365,7 @@ class Project:
         from pixelboard import atomic
         from pixelboard.adversarial import check_shift
 
-        report = check_shift(self.files, train, test, featurizer, seed=seed, top=_at_least(top, 1, "top"))
+        report = check_shift(self.files, train, test, featurizer, seed=seed, top=at_least(top, 1, "top"))
         if out:
             atomic.write_json(out, {**asdict(report), "shifted": report.shifted, "advice": report.advice()})
         return report

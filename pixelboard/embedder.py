@@ -26,7 +26,7 @@ from PIL import Image
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from pixelboard.api import DEFAULT_MAX_PIXELS, RESIZE_MODES, split_list
+from pixelboard.options import DEFAULT_MAX_PIXELS, RESIZE_MODES, split_list
 from pixelboard.errors import PixelboardError
 
 

@@ -185,3 +185,22 @@ def featurize_cli(*args):
     from pixelboard.cli import main
 
     return CliRunner().invoke(main, ["featurize", "--quiet", "--workers", "0", *map(str, args)])
+
+
+# --- featurize helpers (test_featurize_pipeline.py, test_featurize_errors.py) ------------------------------
+def count_decodes(monkeypatch) -> list:
+    """Record every image the extractor decodes (works with workers=0)."""
+    from pixelboard.datasets.images import load_rgb
+
+    decoded = []
+
+    def counting_load_rgb(path, **kwargs):
+        decoded.append(path)
+        return load_rgb(path, **kwargs)
+
+    monkeypatch.setattr("pixelboard.featurizers.extract.load_rgb", counting_load_rgb)
+    return decoded
+
+
+def no_temp_files(root) -> None:
+    assert not [p for p in root.rglob("*") if p.name.endswith(".tmp")]

@@ -1,6 +1,6 @@
 """``featurize_set`` and ``pixelboard featurize``: the embedding cache (hits, incremental, resume after an
-interrupt, fingerprints), atomic outputs, bad images, one-line errors and augmentation rows.
-The command line itself and the run on real images are in test_featurize_cli.py."""
+interrupt, fingerprints), atomic outputs and augmentation rows. Bad images and one-line errors are in
+test_featurize_errors.py; the command line itself and the run on real images in test_featurize_cli.py."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import CLASSES, IMAGES_PER_CLASS, featurize_cli, random_featurizer, write_image
+from conftest import (CLASSES, IMAGES_PER_CLASS, count_decodes, featurize_cli, no_temp_files, random_featurizer,
+                      write_image)
 from pixelboard import atomic
 from pixelboard.datasets import read_image_set
 from pixelboard.datasets.images import load_rgb
@@ -39,36 +40,11 @@ def _embeddings(project_dir, featurizer, set_name="train"):
     return Project(project_dir).load_embeddings(set_name, featurizer.entry_name())
 
 
-def _count_decodes(monkeypatch) -> list:
-    """Record every image the extractor decodes (works with workers=0)."""
-    decoded = []
-
-    def counting_load_rgb(path, **kwargs):
-        decoded.append(path)
-        return load_rgb(path, **kwargs)
-
-    monkeypatch.setattr("pixelboard.featurizers.extract.load_rgb", counting_load_rgb)
-    return decoded
-
-
 def _forbid_decoding(monkeypatch) -> None:
     def refuse(path, **kwargs):
         raise AssertionError(f"{path} decoded although it is cached")
 
     monkeypatch.setattr("pixelboard.featurizers.extract.load_rgb", refuse)
-
-
-def _no_temp_files(root) -> None:
-    assert not [p for p in root.rglob("*") if p.name.endswith(".tmp")]
-
-
-def _one_line_error(result) -> str:
-    """Exit status 2, no traceback, exactly one ``Error:`` line; returns that line."""
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output and not isinstance(result.exception, (KeyError, AttributeError))
-    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1, result.stderr
-    return errors[0]
 
 
 # --- the cache ----------------------------------------------------------------------------------------------
@@ -103,7 +79,7 @@ def test_new_images_are_computed_alone(tmp_path, class_folder, monkeypatch):
     before = _embeddings(tmp_path / "p", featurizer)
     write_image(class_folder / "dog" / "new1.png", seed=501)
     write_image(class_folder / "fox" / "new2.jpg", seed=502)
-    decoded = _count_decodes(monkeypatch)
+    decoded = count_decodes(monkeypatch)
     result = _run(tmp_path / "p", class_folder, featurizer)
     assert (result.n_computed, result.n_cached, result.n_rows) == (2, N_IMAGES, N_IMAGES + 2)
     assert sorted(p.name for p in decoded) == ["new1.png", "new2.jpg"]
@@ -116,7 +92,7 @@ def test_edited_image_is_recomputed(tmp_path, class_folder, monkeypatch):
     featurizer = _cnn()
     _run(tmp_path / "p", class_folder, featurizer)
     write_image(class_folder / "cat" / "0.png", seed=777)  # same name, new content
-    decoded = _count_decodes(monkeypatch)
+    decoded = count_decodes(monkeypatch)
     assert _run(tmp_path / "p", class_folder, featurizer).n_computed == 1
     assert [p.name for p in decoded] == ["0.png"]
 
@@ -156,7 +132,7 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path, class_folder):
         _run(project, class_folder, featurizer, batch_size=2)
     npy, sidecar = Project(project).embeddings_paths("train", featurizer.entry_name())
     assert not npy.exists() and not sidecar.exists()  # no half-written output
-    _no_temp_files(project)
+    no_temp_files(project)
     assert len(EmbeddingStore(project / "cache" / featurizer.fingerprint(), featurizer.n_features)) == 4
 
     featurizer.embed = embed
@@ -166,7 +142,7 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path, class_folder):
     assert uninterrupted.n_computed == N_IMAGES
     np.testing.assert_allclose(_embeddings(project, featurizer).matrix,
                                _embeddings(tmp_path / "fresh", featurizer).matrix, rtol=1e-6, atol=1e-6)
-    _no_temp_files(project)
+    no_temp_files(project)
 
 
 def test_stat_index_rehashes_a_changed_file_and_does_not_read_an_unchanged_one(tmp_path, class_folder, monkeypatch):
@@ -196,7 +172,7 @@ def test_stat_index_rehashes_a_changed_file_and_does_not_read_an_unchanged_one(t
         return original(path)
 
     monkeypatch.setattr("pixelboard.featurizers.extract.read_and_hash", counting_read_and_hash)
-    decoded = _count_decodes(monkeypatch)
+    decoded = count_decodes(monkeypatch)
     monkeypatch.setattr("pixelboard.featurizers.cache.image_key", lambda *a, **k: pytest.fail("hashed in the main process"))
     result = _run(tmp_path / "p", class_folder, featurizer)
     assert sorted(read) == sorted([edited, touched])  # only the changed stats are read, and each once
@@ -261,7 +237,7 @@ def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
         atomic.write_npy(target, np.zeros(5))
     monkeypatch.undo()
     np.testing.assert_array_equal(np.load(target), np.ones(3))  # the old file is intact
-    _no_temp_files(tmp_path)
+    no_temp_files(tmp_path)
 
 
 def test_sidecar_describes_rows_levels_and_versions(tmp_path, competition_folder):
@@ -278,88 +254,6 @@ def test_sidecar_describes_rows_levels_and_versions(tmp_path, competition_folder
     assert sidecar["versions"]["torch"] and sidecar["versions"]["timm"] and sidecar["skipped"] == []
     with pytest.raises(PixelboardError, match="no level"):
         embeddings.level_columns(["medium"])
-
-
-# --- bad images ---------------------------------------------------------------------------------------------
-def _add_bad_images(folder):
-    (folder / "cat" / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
-    good = (folder / "dog" / "1.jpg").read_bytes()
-    (folder / "dog" / "truncated.jpg").write_bytes(good[: len(good) // 2])
-    (folder / "fox" / "readme.jpg").write_text("not an image\n")
-    return ["cat/corrupt.png", "dog/truncated.jpg", "fox/readme.jpg"]
-
-
-def test_bad_images_stop_the_run_with_one_line_naming_them_all(tmp_path, class_folder):
-    bad = _add_bad_images(class_folder)
-    project = tmp_path / "p"
-    result = featurize_cli("--images", class_folder, "--project", project, "--backbone", "grayscale20")
-    line = _one_line_error(result)
-    assert "3 unreadable image(s)" in line and all(name in line for name in bad)
-    assert "truncated" in line and "not an image file" in line and "--skip-bad-images" in line
-    assert not (project / "embeddings" / "train" / "grayscale20.npy").exists()
-    assert not (project / "embeddings" / "train" / "grayscale20.json").exists()
-    _no_temp_files(project)
-    gray = create_featurizer("grayscale20")
-    assert len(EmbeddingStore(project / "cache" / gray.fingerprint(), gray.n_features)) == N_IMAGES  # good ones kept
-
-
-def test_skip_bad_images_records_them_and_goes_on(tmp_path, class_folder, monkeypatch):
-    bad = _add_bad_images(class_folder)
-    (class_folder / "cat" / "empty1.png").write_bytes(b"")  # identical bad files: every one is named
-    (class_folder / "dog" / "empty2.png").write_bytes(b"")
-    bad += ["cat/empty1.png", "dog/empty2.png"]
-    project = tmp_path / "p"
-    result = featurize_cli("--images", class_folder, "--project", project, "--backbone", "grayscale20", "--skip-bad-images")
-    assert result.exit_code == 0, result.output
-    assert all(f"skipped {name}:" in result.stderr for name in bad)
-    embeddings = Project(project).load_embeddings("train", "grayscale20")
-    assert len(embeddings.row_ids) == N_IMAGES and not set(bad) & set(embeddings.row_ids)
-    skipped = {entry["file"]: entry["reason"] for entry in embeddings.sidecar["skipped"]}
-    assert sorted(skipped) == sorted(bad) and skipped["cat/empty1.png"].startswith("empty file")
-    decoded = _count_decodes(monkeypatch)  # rerun: the good images come from the cache, the bad are tried again
-    result = featurize_cli("--images", class_folder, "--project", project, "--backbone", "grayscale20", "--skip-bad-images")
-    assert result.exit_code == 0 and "0 computed" in result.stdout and "5 bad skipped" in result.stdout
-    # (files just written are hashed again in the decode workers, so the two identical empty files,
-    # whose content is not known beforehand, may each be tried)
-    assert {p.relative_to(class_folder).as_posix() for p in decoded} == set(bad) and 4 <= len(decoded) <= 5
-
-
-# --- one-line errors ----------------------------------------------------------------------------------------
-def test_input_errors_are_one_line(tmp_path, competition_folder):
-    cf = competition_folder
-    (tmp_path / "empty").mkdir()
-    unknown = cf.root / "unknown.csv"
-    unknown.write_text("ID,target\nnothere,1\n")
-    duplicate = cf.root / "duplicate.csv"
-    duplicate.write_text(f"ID,target\n{cf.ids[0]},1\n{cf.ids[0]},2\n")
-    escaping = cf.root / "escaping.csv"
-    escaping.write_text("ID,target\n../train.csv,1\n")
-    common = ["--project", tmp_path / "p", "--backbone", "grayscale20"]
-    cases = [
-        (["--images", tmp_path / "nowhere"], "image directory not found"),
-        (["--images", tmp_path / "empty"], "no images"),
-        (["--images", cf.images], "--labels"),
-        (["--images", cf.images, "--labels", unknown], "nothere"),
-        (["--images", cf.images, "--labels", duplicate], "duplicate IDs"),
-        (["--images", cf.images, "--labels", escaping], "outside"),
-        (["--images", cf.images, "--labels", cf.train_csv, "--id-column", "image"], "missing column"),
-        (["--images", cf.images, "--labels", cf.train_csv, "--augment", "rot90", "--unlabelled"], "--augment"),
-        (["--images", cf.images, "--labels", cf.train_csv, "--augment", "twirl"], "unknown transform"),
-    ]
-    for args, expected in cases:
-        assert expected in _one_line_error(featurize_cli(*args, *common)), args
-
-
-def test_backbone_and_level_errors_are_one_line(tmp_path, class_folder):
-    result = featurize_cli("--images", class_folder, "--project", tmp_path / "p", "--backbone", "grayscale20,resnet9000")
-    assert "unknown backbone 'resnet9000'" in _one_line_error(result)
-    assert not (tmp_path / "p").exists()  # names are checked before any work
-    result = featurize_cli("--images", class_folder, "--project", tmp_path / "p", "--backbone", "mobilenetv3_small",
-                  "--random-weights", "--levels", "low,ultra")
-    assert "unknown level(s) ultra" in _one_line_error(result)
-    result = featurize_cli("--images", class_folder, "--project", tmp_path / "p", "--backbone", "mobilenetv3_small",
-                  "--weights", tmp_path / "missing.pth")
-    assert "weights file not found" in _one_line_error(result)
 
 
 # --- augmentation -------------------------------------------------------------------------------------------

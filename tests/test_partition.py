@@ -80,6 +80,52 @@ def test_groups_never_straddle():
     _check_disjoint_cover(part)
 
 
+def _documents(n_docs=40, with_appendix=10, seed=0):
+    """Pages of documents: one cover page each, 4-9 body pages, and 2 appendix pages in a few. The cover
+    and the appendix are never a document's most common page type."""
+    rng = np.random.default_rng(seed)
+    y, groups = [], []
+    for d in range(n_docs):
+        pages = ["cover"] + ["body"] * int(rng.integers(4, 10)) + (["appendix"] * 2 if d < with_appendix else [])
+        y += pages
+        groups += [f"doc{d}"] * len(pages)
+    return np.array(y), np.array(groups)
+
+
+def test_groups_holding_several_classes_are_spread_by_their_rarest_class():
+    y, groups = _documents()
+    part = make_partition(y, groups=groups, seed=3)
+    fold_of = part.fold_of()
+    for g in np.unique(groups):
+        assert np.unique(fold_of[groups == g]).size == 1
+    for rows in [part.holdout] + [valid for _, valid in part.folds]:
+        assert set(y[rows]) == {"cover", "body", "appendix"}  # every part sees every class
+    appendix_docs_per_part = [np.unique(groups[rows][y[rows] == "appendix"]).size
+                              for rows in [part.holdout] + [valid for _, valid in part.folds]]
+    assert sorted(appendix_docs_per_part) == [1, 1, 2, 2, 2, 2]  # the 10 rare documents, spread evenly
+    cover_per_fold = [int((y[valid] == "cover").sum()) for _, valid in part.folds]
+    assert max(cover_per_fold) - min(cover_per_fold) <= 1
+    _check_disjoint_cover(part)
+
+
+def test_a_class_its_groups_cannot_spread_is_one_line():
+    """'b' is held by 6 groups, enough for a holdout and 5 folds, but 5 of them also hold the rarer 'a'
+    and go where 'a' needs them: when the holdout draws the one group with 'a' alone, it gets no 'b'."""
+    groups = [f"ab{i}" for i in range(5) for _ in range(2)] + ["a_only", "b_only"] + [f"c{i}" for i in range(20)]
+    y = ["a", "b"] * 5 + ["a", "b"] + ["c"] * 20
+    outcomes = {}
+    for seed in range(12):
+        try:
+            part = make_partition(y, groups=groups, seed=seed)
+            outcomes["spread"] = all("b" in {y[r] for r in rows} for rows in [part.holdout] +
+                                     [valid for _, valid in part.folds])
+        except PixelboardError as exc:
+            outcomes["refused"] = str(exc)
+    assert outcomes["spread"] is True
+    assert outcomes["refused"].startswith("class 'b' is held by 6 groups, but they could not be spread so that "
+                                          "the holdout has one")
+
+
 def test_unscored_copies_train_only_and_never_scored():
     n_orig, copies = 200, 3
     rng = np.random.default_rng(1)

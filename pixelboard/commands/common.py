@@ -17,9 +17,9 @@ from typing import Iterator
 
 import click
 
-from pixelboard.api import BACKENDS
-from pixelboard.api import DEFAULT_BACKBONES as _BACKBONES
-from pixelboard.api import DEFAULT_PROJECT, split_list  # noqa: F401  (split_list: used by the benchmarks)
+from pixelboard.options import BACKENDS
+from pixelboard.options import DEFAULT_BACKBONES as _BACKBONES
+from pixelboard.options import DEFAULT_PROJECT
 from pixelboard.errors import PixelboardError
 from pixelboard.logs import ROOT
 

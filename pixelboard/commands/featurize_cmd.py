@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import click
 
-from pixelboard.api import DEFAULT_MAX_PIXELS, RESIZE_MODES, Project
+from pixelboard.api import Project
 from pixelboard.commands.common import (DEFAULT_BACKBONES, backend_options, friendly_errors, logging_options, name_callback,
                                         project_option, training_image_options)
+from pixelboard.options import DEFAULT_MAX_PIXELS, RESIZE_MODES
 
 
 @click.command()

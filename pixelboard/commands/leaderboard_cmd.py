@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import click
 
-from pixelboard.api import DEFAULT_BLENDERS, DEFAULT_MODE, LEADERBOARD_MODES, TABLE_FORMATS, Project
+from pixelboard.api import Project
 from pixelboard.commands.common import (backend_options, friendly_errors, logging_options, name_callback,
                                         project_option)
+from pixelboard.options import DEFAULT_BLENDERS, DEFAULT_MODE, LEADERBOARD_MODES, TABLE_FORMATS
 
 
 def run_option(command, help="Run directory inside the project (one partition per run)."):
@@ -30,6 +31,9 @@ def run_option(command, help="Run directory inside the project (one partition pe
               "comprehensive every registered one, both with full CV.")
 @click.option("--time-budget", default=None, type=float, metavar="SECONDS",
               help="Start no fit that cannot finish within this many seconds; run again to resume.")
+@click.option("--max-memory", default=None, type=float, metavar="GB",
+              help="Run fewer fold fits side by side when --jobs of a stage's largest would not fit in this much "
+              "memory (the same rows either way) [default: no limit].")
 @click.option("--jobs", default=None, type=click.IntRange(1),
               help="Fold fits run in parallel processes, one thread each [default: one per CPU core].")
 @click.option("--blueprints", default=None, help="Comma-separated blueprints [default: the mode's set; "
@@ -44,7 +48,7 @@ def run_option(command, help="Run directory inside the project (one partition pe
                  "the same rows either way")
 @logging_options
 @friendly_errors
-def leaderboard(project_dir, run, set_name, metric, holdout_fraction, folds, seed, mode, time_budget, jobs, blueprints,
+def leaderboard(project_dir, run, set_name, metric, holdout_fraction, folds, seed, mode, time_budget, max_memory, jobs, blueprints,
                 featurizers, blenders, validate_under, backend, ray_address, quiet):
     """Fit the blueprints on every featurizer (screened first in autopilot mode), blend the best, rank and
     write the tables."""
@@ -53,7 +57,7 @@ def leaderboard(project_dir, run, set_name, metric, holdout_fraction, folds, see
     board = Project(project_dir).leaderboard(
         run=run, set_name=set_name, metric=metric, holdout_fraction=holdout_fraction, folds=folds, seed=seed,
         jobs=jobs, blueprints=blueprints, featurizers=featurizers, blenders=blenders, validate_under=validate_under,
-        mode=mode, time_budget=time_budget, progress=not quiet, backend=backend, ray_address=ray_address)
+        mode=mode, time_budget=time_budget, max_memory=max_memory, progress=not quiet, backend=backend, ray_address=ray_address)
     click.echo(board.render("text"))
     curve = board.learning_curve
     if len({p["sample_pct"] for p in curve["rows"]}) > 1:  # screened: how each row grew with its sample

@@ -196,7 +196,7 @@ def _timings(data: RunData, stages: dict[str, float]) -> str:
     chart = timings_png([f"{r['id']} {r['label'][:34]}" for r in data.rows], [r["fit_seconds"] for r in data.rows],
                         [r["predict_seconds"] for r in data.rows])
     total = sum(r["fit_seconds"] + r["predict_seconds"] for r in data.rows)
-    body = (f"<h4>Featurize (last run per featurizer)</h4>"
+    body = ("<h4>Featurize (last run per featurizer)</h4>"
             + h.table(["Featurizer", "Seconds", "Images computed", "Images / s"], featurize, digits=2)
             + f"<h4>Leaderboard: {total:,.1f} s of fitting and predicting (summed over folds)</h4>"
             + h.table(["Model ID", "Blueprint", "Featurizer", "Fit s", "Predict s"], rows, table_id="timings-table",

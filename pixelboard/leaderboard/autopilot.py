@@ -21,7 +21,7 @@ import numpy as np
 from pixelboard.errors import PixelboardError
 from pixelboard.leaderboard.data import FeatureRows
 from pixelboard.leaderboard.metrics import get_metric
-from pixelboard.leaderboard.partition import Partition, _unit_labels
+from pixelboard.leaderboard.partition import Partition, UnitClasses
 from pixelboard.models import get_blueprint, list_blueprints
 
 BASELINE = ("lr_l2", "grayscale20")  # the Baseline Image Classifier: added wherever grayscale20 exists
@@ -165,7 +165,8 @@ def screening_samples(partition: Partition, y: np.ndarray, groups: np.ndarray, p
     train = partition.folds[0][0]
     units, unit = np.unique(np.asarray(groups)[train], return_inverse=True)
     n_classes = int(y.max()) + 1
-    unit_label, unit_size = _unit_labels(unit, np.asarray(y)[train], np.ones(train.size, bool), n_classes)
+    mix = UnitClasses.count(unit, np.asarray(y)[train], np.ones(train.size, bool), n_classes)
+    unit_label, unit_size = mix.label, mix.size
     rng = np.random.default_rng([seed, _SAMPLE_STREAM])
     fractions = [p / full_sample_pct(partition) for p in pcts]
     chosen = [np.zeros(units.size, dtype=bool) for _ in pcts]

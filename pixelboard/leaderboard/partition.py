@@ -10,8 +10,12 @@ their group but are never validated nor scored as holdout. Per row, :meth:`Parti
 * ``-2``      never validated: unscored copies in the CV part (train in the folds their group is not in);
 * ``-3``      used nowhere: unscored copies of holdout images (training on them would leak the holdout).
 
-Stratification works on groups ("units"), using each group's most common label among its scored rows,
-so the holdout and every fold see every class. Saved as two per-row arrays (group's fold, scored).
+Stratification works on groups ("units"). A unit is placed under the rarest class among its scored
+rows (for a single-label group, its label): a document whose pages hold several page types counts
+for the rarest of them, so rare types are spread first. Within a class, units go to the fold with
+the fewest rows of that class so far, counting the rows other classes' units already brought, and the
+result is checked: the holdout and every fold see every class. Saved as two per-row arrays (group's
+fold, scored).
 """
 
 from __future__ import annotations
@@ -175,7 +179,7 @@ def make_partition(y: Sequence[Any] | np.ndarray, *, groups: Sequence[Any] | np.
     """Stratified (group-aware) holdout, then ``n_folds`` stratified group folds over the rest.
 
     Every class needs at least ``n_folds + 1`` scored units (images, or groups when ``groups`` is given)
-    with a holdout, ``n_folds`` without: each fold validates one and the holdout gets one.
+    that hold it with a holdout, ``n_folds`` without: each fold validates one and the holdout gets one.
     """
     labels = _as_list(y)
     n = len(labels)
@@ -189,17 +193,19 @@ def make_partition(y: Sequence[Any] | np.ndarray, *, groups: Sequence[Any] | np.
     unit = np.arange(n) if groups is None else _encode(_checked_len(_as_list(groups), n, "groups"), "group")[0]
     is_scored = (np.ones(n, dtype=bool) if scored is None
                  else np.asarray(_checked_len(_as_list(scored), n, "scored"), dtype=bool))
-    unit_label, unit_size = _unit_labels(unit, y_codes, is_scored, len(classes))
+    mix = UnitClasses.count(unit, y_codes, is_scored, len(classes))
     grouped = groups is not None and np.unique(unit).size < n  # some images share a group
-    _check_class_sizes(unit_label, classes, n_folds, holdout_fraction > 0, grouped=grouped)
+    _check_class_sizes(mix.holding, classes, n_folds, holdout_fraction > 0, grouped=grouped)
 
     rng = np.random.default_rng(seed)
-    members = _units_by_class(unit_label, len(classes), rng)
-    unit_fold = np.full(unit_label.size, _ALWAYS_TRAIN, dtype=np.int64)
+    members = _units_by_class(mix.label, len(classes), rng)
+    unit_fold = np.full(mix.label.size, _ALWAYS_TRAIN, dtype=np.int64)
     for c, taken in enumerate(_holdout_counts(members, holdout_fraction, n_folds, rng)):
         unit_fold[members[c][:taken]] = HOLDOUT
         members[c] = members[c][taken:]
-    _assign_folds(members, unit_size, unit_fold, n_folds)
+    _assign_folds(members, mix, unit_fold, n_folds)
+    if mix.mixed:  # single-label units meet the class-size check by construction; mixed ones are checked
+        _check_every_part_sees_every_class(mix, unit_fold, classes, n_folds, holdout_fraction > 0)
 
     return Partition.from_assignment(unit_fold[unit], is_scored, n_folds=int(n_folds), seed=int(seed),
                                   holdout_fraction=float(holdout_fraction),
@@ -230,33 +236,80 @@ def _encode(values: list[Any], what: str) -> tuple[np.ndarray, list[Any]]:
     return codes, list(index)
 
 
-def _unit_labels(unit: np.ndarray, y: np.ndarray, scored: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per unit: most common label among its scored rows (-1 if none) and its number of scored rows."""
-    n_units = int(unit.max()) + 1 if unit.size else 0
-    keys, counts = np.unique(unit[scored] * k + y[scored], return_counts=True)
-    u, lab = keys // k, keys % k
-    order = np.lexsort((lab, -counts, u))  # per unit: highest count first, ties -> first-seen label
-    u, lab = u[order], lab[order]
-    first = np.r_[True, u[1:] != u[:-1]] if u.size else np.zeros(0, dtype=bool)
-    unit_label = np.full(n_units, -1, dtype=np.int64)
-    unit_label[u[first]] = lab[first]
-    return unit_label, np.bincount(unit[scored], minlength=n_units)
+@dataclass(frozen=True)
+class UnitClasses:
+    """Each unit's scored rows per class, as (unit, class, rows) triples sorted by unit."""
+
+    unit: np.ndarray
+    cls: np.ndarray
+    rows: np.ndarray
+    n_units: int
+    n_classes: int
+
+    @staticmethod
+    def count(unit: np.ndarray, y: np.ndarray, scored: np.ndarray, k: int) -> "UnitClasses":
+        n_units = int(unit.max()) + 1 if unit.size else 0
+        keys, rows = np.unique(unit[scored] * k + y[scored], return_counts=True)
+        return UnitClasses(keys // k, keys % k, rows, n_units, k)
+
+    @property
+    def holding(self) -> np.ndarray:
+        """Per class, the number of units with at least one scored row of it."""
+        return np.bincount(self.cls, minlength=self.n_classes)
+
+    @property
+    def size(self) -> np.ndarray:
+        """Per unit, its number of scored rows."""
+        return np.bincount(self.unit, weights=self.rows, minlength=self.n_units).astype(np.int64)
+
+    @property
+    def mixed(self) -> bool:
+        return bool(np.any(self.unit[1:] == self.unit[:-1]))
+
+    @property
+    def label(self) -> np.ndarray:
+        """Per unit, the class it is placed under (-1: no scored row): its rarest class, fewest units
+        holding it first (ties: the lower class index); for a single-label unit, its label."""
+        order = np.lexsort((self.cls, self.holding[self.cls], self.unit))
+        u, c = self.unit[order], self.cls[order]
+        first = np.r_[True, u[1:] != u[:-1]] if u.size else np.zeros(0, dtype=bool)
+        label = np.full(self.n_units, -1, dtype=np.int64)
+        label[u[first]] = c[first]
+        return label
+
+    def rows_by_class(self, units: np.ndarray) -> np.ndarray:
+        """Scored rows per class over ``units``."""
+        chosen = np.isin(self.unit, units)
+        return np.bincount(self.cls[chosen], weights=self.rows[chosen], minlength=self.n_classes)
 
 
-def _check_class_sizes(unit_label: np.ndarray, classes: list[Any], n_folds: int, holdout: bool,
+def _check_class_sizes(holding: np.ndarray, classes: list[Any], n_folds: int, holdout: bool,
                        grouped: bool) -> None:
-    counts = np.bincount(unit_label[unit_label >= 0], minlength=len(classes))
     need = n_folds + int(holdout)
-    small = [c for c in np.argsort(counts, kind="stable") if counts[c] < need]
+    small = [c for c in np.argsort(holding, kind="stable") if holding[c] < need]
     if not small:
         return
-    noun = "groups where it is the most common label" if grouped else "images"
+    noun = "groups that hold it" if grouped else "images"
     why = f"1 holdout + {n_folds} folds" if holdout else f"1 per fold × {n_folds}"
-    others = ", ".join(f"{classes[c]!r} ({counts[c]})" for c in small[1:6])
+    others = ", ".join(f"{classes[c]!r} ({holding[c]})" for c in small[1:6])
     more = f"; also too small: {others}{' …' if len(small) > 6 else ''}" if others else ""
     raise PixelboardError(
-        f"class {classes[small[0]]!r} has {counts[small[0]]} {noun}; every class needs at least {need} "
+        f"class {classes[small[0]]!r} has {holding[small[0]]} {noun}; every class needs at least {need} "
         f"({why}) — add images or drop the class{more}")
+
+
+def _check_every_part_sees_every_class(mix: UnitClasses, unit_fold: np.ndarray, classes: list[Any], n_folds: int,
+                                       holdout: bool) -> None:
+    """Groups holding several classes: enough groups per class does not guarantee that each part got one."""
+    parts = ([("the holdout", HOLDOUT)] if holdout else []) + [(f"fold {f + 1}", f) for f in range(n_folds)]
+    for name, part in parts:
+        missing = np.flatnonzero(mix.rows_by_class(np.flatnonzero(unit_fold == part)) == 0)
+        if missing.size:
+            c = missing[0]
+            raise PixelboardError(
+                f"class {classes[c]!r} is held by {mix.holding[c]} groups, but they could not be spread so that "
+                f"{name} has one (its groups also hold rarer classes): add groups with {classes[c]!r}, use fewer "
+                "folds, or drop the class")
 
 
 def _units_by_class(unit_label: np.ndarray, k: int, rng: np.random.Generator) -> list[np.ndarray]:
@@ -276,17 +329,31 @@ def _holdout_counts(members: list[np.ndarray], fraction: float, n_folds: int,
     take = np.floor(exact).astype(np.int64)
     short = int(round(fraction * counts.sum())) - int(take.sum())
     take[np.lexsort((rng.random(counts.size), take - exact))[:short]] += 1
-    return np.clip(take, 1, counts - n_folds)
+    # A class can have no units of its own when each group holding it holds a rarer class too.
+    room = np.maximum(counts - n_folds, 0)
+    return np.clip(take, np.minimum(1, room), room)
 
 
-def _assign_folds(members: list[np.ndarray], unit_size: np.ndarray, unit_fold: np.ndarray, n_folds: int) -> None:
+def _assign_folds(members: list[np.ndarray], mix: UnitClasses, unit_fold: np.ndarray, n_folds: int) -> None:
     """Per class, biggest groups first, each to the fold with the fewest scored rows of that class
-    (ties: fewest rows overall): balanced sizes and every fold sees every class."""
+    (ties: fewest rows overall): balanced sizes and every fold sees every class. A group's rows of
+    other classes count for those classes when their turn comes."""
+    size = mix.size
+    multi = {}  # the mixed units' rows per class: (classes, rows)
+    if mix.mixed:
+        bounds = np.flatnonzero(np.r_[True, mix.unit[1:] != mix.unit[:-1], True])
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            if b - a > 1:
+                multi[int(mix.unit[a])] = (mix.cls[a:b], mix.rows[a:b])
+    class_rows = np.zeros((n_folds, mix.n_classes), dtype=np.int64)
     totals = [0] * n_folds
-    for units in members:
-        per_fold = [0] * n_folds
-        for u in units[np.argsort(-unit_size[units], kind="stable")]:
-            f = min(range(n_folds), key=lambda i: (per_fold[i], totals[i]))
+    for c, units in enumerate(members):
+        for u in units[np.argsort(-size[units], kind="stable")]:
+            f = min(range(n_folds), key=lambda i: (class_rows[i, c], totals[i]))
             unit_fold[u] = f
-            per_fold[f] += int(unit_size[u])
-            totals[f] += int(unit_size[u])
+            if int(u) in multi:
+                held, rows = multi[int(u)]
+                class_rows[f, held] += rows
+            else:
+                class_rows[f, c] += int(size[u])
+            totals[f] += int(size[u])

@@ -10,6 +10,7 @@ Cross Validation, never Holdout.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -34,6 +35,7 @@ from pixelboard.leaderboard.evaluate import FoldResult, assemble, fit_fold, scor
 from pixelboard.leaderboard.export import write_tables
 from pixelboard.leaderboard.metrics import get_metric
 from pixelboard.leaderboard.identity import groups_fingerprint, identity_groups, n_merged
+from pixelboard.leaderboard.memory import GB, fit_bytes, parallel_fits
 from pixelboard.leaderboard.partition import Partition, make_partition
 from pixelboard.leaderboard.shift import shifted_rows
 from pixelboard.leaderboard.store import RunStore, row_key
@@ -41,6 +43,8 @@ from pixelboard.leaderboard.table import rank_rows
 from pixelboard.models import blueprint_params, get_blueprint
 from pixelboard.project import Project
 from pixelboard.versions import library_versions
+
+log = logging.getLogger(__name__)
 
 FIT_THREADS = 1  # threads per fit: fixed, so results do not depend on --jobs or the machine
 CLOSING_SECONDS = 0.5  # budget kept for ranking and writing the tables
@@ -57,6 +61,7 @@ class LeaderboardOptions:
     jobs: int = 1
     mode: str = "autopilot"  # quick | autopilot | comprehensive (autopilot.MODES)
     time_budget: float | None = None  # seconds for the whole run; None: no limit
+    max_memory_gb: float | None = None  # fewer fits side by side to stay within it (memory.py); None: --jobs
     blueprints: list[str] = field(default_factory=list)  # empty: the mode's set
     featurizers: list[str] = field(default_factory=list)  # empty: every featurizer of the set
     blenders: list[str] = field(default_factory=lambda: ["avg", "glm", "greedy"])
@@ -125,6 +130,8 @@ def run_leaderboard(project: Project, options: LeaderboardOptions) -> Leaderboar
     started = time.perf_counter()
     if options.time_budget is not None and not options.time_budget > 0:
         raise PixelboardError(f"the time budget must be more than 0 seconds, got {options.time_budget}")
+    if options.max_memory_gb is not None and not options.max_memory_gb > 0:
+        raise PixelboardError(f"the memory limit must be more than 0 GB, got {options.max_memory_gb}")
     budget = TimeBudget(options.time_budget, options.jobs, started)
     metric = get_metric(options.metric)
     mode = get_mode(options.mode)
@@ -264,13 +271,14 @@ def _fit_rows(ctx: RunContext, todo: list[RowJob]) -> dict[str, dict]:
             else:
                 ctx.skipped.append(job)
 
+    jobs = _parallel_fits(ctx, todo)
     finished, results = {}, {}
     n_tasks = sum(len(job.folds) for job in todo)
     stage = todo[0].stage.name if todo[0].stage else f"{todo[0].spec['folds']} folds"
     bar = tqdm(total=n_tasks, desc=f"fitting {len(todo)} models x {stage}", unit="fit",
                disable=not ctx.options.progress)
     with bar:
-        for job, fold_result in execute_fits(admitted(), ctx):
+        for job, fold_result in execute_fits(admitted(), ctx, jobs):
             bar.update(1)
             bar.set_postfix_str(f"done: {job.where}")
             ctx.estimator.observe(job.candidate.blueprint, job.candidate.featurizer, job.train_rows,
@@ -281,8 +289,21 @@ def _fit_rows(ctx: RunContext, todo: list[RowJob]) -> dict[str, dict]:
     return results
 
 
-def execute_fits(tasks: Iterator[tuple[RowJob, int]], ctx: RunContext) -> Iterator[tuple[RowJob, FoldResult]]:
-    """The one place fold fits run: ``(row, fold)`` tasks in, ``(row, result)`` out as each finishes.
+def _parallel_fits(ctx: RunContext, todo: list[RowJob]) -> int:
+    """``--jobs``, or fewer when that many of this stage's largest fit would pass ``--max-memory``."""
+    largest = max(fit_bytes(j.candidate.blueprint, j.train_rows, j.rows.X.shape[1]) for j in todo)
+    shared = sum(rows.X.nbytes for rows in {id(j.rows): j.rows for j in todo}.values())
+    jobs = parallel_fits(ctx.options.jobs, ctx.options.max_memory_gb, largest, shared)
+    if jobs < ctx.options.jobs:
+        log.info(f"--max-memory {ctx.options.max_memory_gb:g} GB: {jobs} fit(s) at a time for this stage "
+                 f"(its largest fit needs about {largest / GB:.1f} GB)")
+    return jobs
+
+
+def execute_fits(tasks: Iterator[tuple[RowJob, int]], ctx: RunContext,
+                 jobs: int) -> Iterator[tuple[RowJob, FoldResult]]:
+    """The one place fold fits run: ``(row, fold)`` tasks in, ``(row, result)`` out as each finishes,
+    ``jobs`` at a time.
 
     A backend (Ray, another joblib backend) replaces this function. Parallel processes with ONE
     thread each, whatever --jobs and the core count: a fit's numbers depend on its thread count
@@ -300,7 +321,7 @@ def execute_fits(tasks: Iterator[tuple[RowJob, int]], ctx: RunContext) -> Iterat
                                      ctx.labels.y, ctx.groups, ctx.labels.n_classes, ctx.partition, fold,
                                      ctx.options.seed, FIT_THREADS, None if job.stage is None else job.stage.sample)
 
-    with Parallel(n_jobs=ctx.options.jobs, return_as="generator_unordered", pre_dispatch="n_jobs",
+    with Parallel(n_jobs=jobs, return_as="generator_unordered", pre_dispatch="n_jobs",
                   batch_size=1) as parallel:
         for n, result in parallel(calls()):
             yield pulled.pop(n), result

