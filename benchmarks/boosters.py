@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import RESULTS_DIR, load_average, machine, now, require_fashion_mnist, versions, write_result
+from common import add_run_arguments, load_average, machine, now, require_fashion_mnist, versions, write_result
 from leaderboard import featurize as featurize_project
 
 import numpy as np
@@ -61,12 +61,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--images", type=int, default=2000)
     parser.add_argument("--backbone", default="efficientnet_lite0")
     parser.add_argument("--only", default=",".join(VARIANTS), help="comma-separated boosters")
-    parser.add_argument("--jobs", type=int, default=2, help="parallel fold fits, one thread each")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out-dir", type=Path, default=None, help="images + project [default: a temp dir]")
-    parser.add_argument("--quiet", action="store_true")
-    parser.add_argument("--output", type=Path, default=RESULTS_DIR / "boosters.json")
+    add_run_arguments(parser, "boosters.json")
     return parser.parse_args(argv)
 
 

@@ -63,6 +63,17 @@ def write_competition_folder(root: Path, split: str, images: np.ndarray, labels:
     return folder, csv
 
 
+def add_run_arguments(parser, output: str, device: str = "auto") -> None:
+    """The options every Fashion-MNIST leaderboard benchmark takes: --jobs, --device, --seed,
+    --out-dir, --quiet and --output (``RESULTS_DIR / output`` by default)."""
+    parser.add_argument("--jobs", type=int, default=2, help="parallel fold fits, one thread each (default 2)")
+    parser.add_argument("--device", default=device, help=f"featurizer device: auto, cpu, cuda, ... (default {device})")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the image choice, the partition and the models")
+    parser.add_argument("--out-dir", type=Path, default=None, help="images + project [default: a temp dir]")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--output", type=Path, default=RESULTS_DIR / output)
+
+
 def featurize_training_folder(project, root: Path, images: np.ndarray, labels: np.ndarray, backbones: list[str],
                               device: str = "auto", options=None) -> tuple[object, dict]:
     """Write ``images`` as the competition's ``train`` folder, save it as the project's ``train`` set and

@@ -23,8 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import RESULTS_DIR, balanced_fashion_mnist, load_average, machine, now, require_fashion_mnist, versions, \
-    featurize_training_folder, write_result
+from common import add_run_arguments, balanced_fashion_mnist, load_average, machine, now, require_fashion_mnist, \
+    versions, featurize_training_folder, write_result
 
 import numpy as np
 
@@ -45,15 +45,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--images", type=int, default=2000, help="Fashion-MNIST train images, balanced (default 2000)")
     parser.add_argument("--flip", type=float, default=0.05, help="share of training labels flipped (default 0.05)")
     parser.add_argument("--backbones", default="efficientnet_lite0,grayscale20", help="comma-separated featurizers")
-    parser.add_argument("--jobs", type=int, default=2, help="parallel fold fits (default 2)")
     parser.add_argument("--blueprints", default=None, help="comma-separated [default: the default set]")
     parser.add_argument("--models", type=int, default=3, help="leaderboard rows the report details (default 3)")
-    parser.add_argument("--device", default="cpu", help="featurizer and activation-map device (default cpu)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the images, the flips, partition and models")
-    parser.add_argument("--out-dir", type=Path, default=None, help="images + project [default: a temp dir]")
     parser.add_argument("--run", default=None, help="leaderboard run name [default: a fresh one]")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    parser.add_argument("--output", type=Path, default=RESULTS_DIR / "insights.json")
+    add_run_arguments(parser, "insights.json", device="cpu")
     return parser.parse_args(argv)
 
 

@@ -26,8 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import RESULTS_DIR, balanced_fashion_mnist, load_average, machine, now, require_fashion_mnist, versions, \
-    featurize_training_folder, write_competition_folder, write_result
+from common import add_run_arguments, balanced_fashion_mnist, load_average, machine, now, require_fashion_mnist, \
+    versions, featurize_training_folder, write_competition_folder, write_result
 
 import numpy as np
 
@@ -52,14 +52,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--backbones", default="efficientnet_lite0,grayscale20", help="comma-separated featurizers")
     parser.add_argument("--test-images", type=int, default=2000,
                         help="Fashion-MNIST test images for the fold-average vs 100%%-refit comparison (0: skip)")
-    parser.add_argument("--jobs", type=int, default=2, help="parallel fold fits (default 2)")
     parser.add_argument("--blueprints", default=None, help="comma-separated [default: the default set]")
     parser.add_argument("--blenders", default="avg,glm,greedy", help="comma-separated blenders ('' for none)")
-    parser.add_argument("--device", default="auto", help="featurizer device: auto, cpu, cuda, ...")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the image choice, partition and models")
-    parser.add_argument("--out-dir", type=Path, default=None, help="images + project [default: a temp dir]")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    parser.add_argument("--output", type=Path, default=RESULTS_DIR / "leaderboard.json")
+    add_run_arguments(parser, "leaderboard.json")
     return parser.parse_args(argv)
 
 

@@ -45,8 +45,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from PIL import Image
-from common import RESULTS_DIR, balanced_fashion_mnist, load_average, machine, now, require_fashion_mnist, versions, \
-    write_competition_folder, write_result
+from common import add_run_arguments, balanced_fashion_mnist, load_average, machine, now, require_fashion_mnist, \
+    versions, write_competition_folder, write_result
 from sklearn.metrics import f1_score
 
 from pixelboard.options import split_list
@@ -111,12 +111,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="also the fine-tuned configurations (auto: only when CUDA is available)")
     parser.add_argument("--pixels", type=int, default=64, help="side of the pixels the fine-tuned model sees")
     parser.add_argument("--configs", default="", help="comma-separated subset of the configurations [default: all]")
-    parser.add_argument("--jobs", type=int, default=2, help="parallel fold fits")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the image choice, the turns/flips and the models")
-    parser.add_argument("--out-dir", type=Path, default=None, help="images + project [default: a temp dir]")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    parser.add_argument("--output", type=Path, default=RESULTS_DIR / "robustness.json")
+    add_run_arguments(parser, "robustness.json")
     return parser.parse_args(argv)
 
 

@@ -30,8 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import (RESULTS_DIR, balanced_fashion_mnist, load_average, machine, now, require_fashion_mnist, versions,
-                    featurize_training_folder, write_result)
+from common import (add_run_arguments, balanced_fashion_mnist, load_average, machine, now, require_fashion_mnist,
+                    versions, featurize_training_folder, write_result)
 from leaderboard import compact
 
 import numpy as np
@@ -57,12 +57,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--backbones", default="efficientnet_lite0,grayscale20")
     parser.add_argument("--augment", default=None, help="training-time copies, e.g. dihedral (featurize --augment)")
     parser.add_argument("--modes", default="autopilot,full", help=f"comma-separated, of {', '.join(MODES)}")
-    parser.add_argument("--jobs", type=int, default=2, help="parallel fold fits (default 2)")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out-dir", type=Path, default=None, help="images + project [default: a temp dir]")
-    parser.add_argument("--quiet", action="store_true")
-    parser.add_argument("--output", type=Path, default=RESULTS_DIR / "scale.json")
+    add_run_arguments(parser, "scale.json")
     return parser.parse_args(argv)
 
 
