@@ -40,6 +40,20 @@ def _embeddings(project_dir, featurizer, set_name="train"):
     return Project(project_dir).load_embeddings(set_name, featurizer.entry_name())
 
 
+def _interrupt_at_batch(featurizer, n: int):
+    """Make ``featurizer.embed`` raise KeyboardInterrupt on its ``n``-th batch; returns the original embed."""
+    calls, embed = [], featurizer.embed
+
+    def embed_then_interrupt(batch):
+        calls.append(len(batch))
+        if len(calls) == n:
+            raise KeyboardInterrupt
+        return embed(batch)
+
+    featurizer.embed = embed_then_interrupt
+    return embed
+
+
 def _forbid_decoding(monkeypatch) -> None:
     def refuse(path, **kwargs):
         raise AssertionError(f"{path} decoded although it is cached")
@@ -117,16 +131,7 @@ def test_fingerprint_change_makes_a_new_cache_entry(tmp_path, class_folder):
 
 def test_interrupted_run_resumes_where_it_stopped(tmp_path, class_folder):
     featurizer = _cnn()
-    calls = []
-    embed = featurizer.embed
-
-    def embed_then_interrupt(batch):
-        calls.append(len(batch))
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return embed(batch)
-
-    featurizer.embed = embed_then_interrupt
+    embed = _interrupt_at_batch(featurizer, 3)
     project = tmp_path / "p"
     with pytest.raises(KeyboardInterrupt):
         _run(project, class_folder, featurizer, batch_size=2)
@@ -202,15 +207,7 @@ def test_batches_are_committed_together_and_interrupts_keep_them(tmp_path, class
 
     commits.clear()
     interrupted = create_featurizer("grayscale20", resize="pad")
-    embed, calls = interrupted.embed, []
-
-    def embed_then_interrupt(batch):
-        calls.append(len(batch))
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return embed(batch)
-
-    interrupted.embed = embed_then_interrupt
+    _interrupt_at_batch(interrupted, 3)
     with pytest.raises(KeyboardInterrupt):
         _run(tmp_path / "q", class_folder, interrupted, batch_size=2, commit_seconds=60)
     assert commits == [4]  # the two finished batches are committed on the way out
