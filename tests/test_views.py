@@ -94,6 +94,45 @@ def test_views_are_written_in_chunks_with_the_same_bits(viewed, tmp_path, monkey
                                   whole.load_view_embeddings("train", "grayscale20")[0])
 
 
+def test_invariant_variants_pool_the_views_of_every_damaged_copy(viewed, tmp_path):
+    """``--augment noise+blur,hflip --views c4``: the variant has a row per original and per copy that is
+    not one of the views, each the mean of that copy's own rotations; the copies are drawn once and
+    stacked in one draw (``noise+blur``), and a row is the same whether the decode worker reused the
+    copy for its views or drew it again."""
+    from pixelboard.featurizers.augment import apply_tag
+    from pixelboard.featurizers.registry import create_featurizer
+
+    root, _, _ = viewed
+    project = str(tmp_path / "copies")
+    args = ["featurize", "--images", str(root / "train"), "--labels", str(root / "train.csv"), "--project", project,
+            "--backbone", "grayscale20", "--set", "aug", "--augment", "noise+blur,rot90,hflip", "--views",
+            "rot90,rot180,rot270", "--quiet"]
+    result = CliRunner().invoke(main, args + ["--workers", "1"])
+    assert result.exit_code == 0, result.output
+    p = Project(project)
+    plain, variant = p.load_embeddings("aug", "grayscale20"), p.load_embeddings("aug", "grayscale20+c4mean")
+    assert plain.matrix.shape == (36 * 4, 400)
+    tags = variant.sidecar["rows"]["augmentations"]
+    assert variant.matrix.shape == (36 * 3, 400)  # originals, noise+blur#0 and hflip copies; rot90 is a view
+    assert sorted(set(tags)) == ["", "hflip", "noise+blur#0"]
+    assert variant.sidecar["augment"]["transforms"] == ["noise+blur", "rot90", "hflip"]
+
+    featurizer = create_featurizer("grayscale20")
+    row = tags.index("noise+blur#0")
+    image_id = variant.sidecar["rows"]["sources"][row]
+    key = variant.sidecar["rows"]["content"][row]
+    image = Image.open(root / "train" / f"{image_id}.png").convert("RGB")
+    copy = apply_tag(image, "noise+blur#0", 0, key)
+    turns = [copy] + [apply_tag(copy, t) for t in ("rot90", "rot180", "rot270")]
+    np.testing.assert_allclose(variant.matrix[row], featurizer.transform(turns).mean(axis=0), rtol=1e-5, atol=1e-6)
+    copy_row = plain.matrix[plain.sidecar["rows"]["ids"].index(f"{image_id}#noise+blur#0")]
+    np.testing.assert_allclose(copy_row, featurizer.transform([copy])[0], rtol=1e-5, atol=1e-6)
+
+    again = str(tmp_path / "again")  # no worker process: every view draws its copy again
+    assert CliRunner().invoke(main, args[:6] + [again] + args[7:] + ["--workers", "0"]).exit_code == 0
+    np.testing.assert_array_equal(Project(again).load_embeddings("aug", "grayscale20+c4mean").matrix, variant.matrix)
+
+
 def test_pooling_and_names():
     stack = np.arange(24, dtype=np.float32).reshape(3, 2, 4)
     np.testing.assert_array_equal(pool_views(stack, "mean"), stack.mean(axis=0))

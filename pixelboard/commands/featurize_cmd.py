@@ -34,12 +34,15 @@ from pixelboard.options import DEFAULT_MAX_PIXELS, RESIZE_MODES
               help="Run a CNN at this square input size instead of its pretrained one (e.g. 448 for pages).")
 @click.option("--augment", default=None, help="Train-time augmentation: comma-separated transforms "
               "(rot90,rot180,rot270,hflip,vflip,transpose,transverse, or dihedral for all seven; "
-              "rotate,blur,noise,jpeg,brightness).")
+              "rotate,blur,noise,jpeg,brightness,perspective,shadow,damage; ink,lowink,dirt,photocopy for documents). "
+              "Join names with + to stack them in one copy (damage+ink), as a damaged test set stacks its damage.")
 @click.option("--augment-copies", default=1, show_default=True, type=click.IntRange(1),
-              help="Copies per random transform (rotate, blur, noise, jpeg, brightness).")
+              help="Copies per random transform (every one but the rotations and flips).")
 @click.option("--views", default=None, help="Embed each image under these transforms too (dihedral: the 8 "
               "orientations of a page; or a list like --augment) and write invariant variants pooled over them "
-              "(efficientnet_lite0+d4mean); also enables `leaderboard --validate-under`.")
+              "(efficientnet_lite0+d4mean); also enables `leaderboard --validate-under`. With --augment, each "
+              "copy's views are embedded too and the variants get a row per copy (copies that are views "
+              "themselves add nothing and are left out).")
 @click.option("--pool", "pools", default="mean", show_default=True,
               help="Invariant variants to write from --views: mean, meanmax (mean and max), or both (mean,meanmax).")
 @click.option("--seed", default=0, show_default=True, help="Seed of the random augmentations.")

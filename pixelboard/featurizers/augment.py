@@ -3,6 +3,9 @@
 Each transform is ``fn(image, rng) -> image`` in a registry. Geometric ones (90-degree rotations,
 flips) are exact PIL transposes and give one copy; the others draw from ``rng`` (seeded per image),
 so ``--augment-copies N`` gives N different copies, and the same seed always gives the same copies.
+``damage+ink`` composes transforms into one (applied in turn, one draw per copy), as a shifted test
+set stacks its damage. A tag ``copy>view`` is a view of an augmented copy: the copy exactly as it
+is drawn alone, then the view (how invariant variants pool the views of every copy).
 The random ones come from Albumentations (blur, noise, JPEG, brightness/contrast, perspective,
 shadows, ``damage``: several at once) and Augraphy (ink bleed, low ink, drum dirt, bad photocopy),
 the libraries the document-classification teams used; none is hand-written.
@@ -157,17 +160,32 @@ ALIASES = {"flip": "hflip", "rot": "rotate", "contrast": "brightness"}
 DIHEDRAL = ("rot90", "rot180", "rot270", "hflip", "vflip", "transpose", "transverse")  # every page orientation
 
 
+def get_transform(name: str) -> Transform:
+    """The transform called ``name``; ``a+b`` composes registered transforms, applied in turn."""
+    parts = [TRANSFORMS[part] for part in name.split("+")]
+    if len(parts) == 1:
+        return parts[0]
+
+    def composed(img, rng):
+        for part in parts:
+            img = part.fn(img, rng)
+        return img
+    return Transform(name, composed, any(part.random for part in parts))
+
+
 def parse_transforms(spec: str | None) -> list[str]:
-    """``"rot90,flip"`` -> ``["rot90", "hflip"]``; unknown names are a one-line error."""
+    """``"rot90,flip,damage+ink"`` -> ``["rot90", "hflip", "damage+ink"]``; unknown names are a one-line error."""
     if not spec:
         return []
     names = []
     for name in (n.strip() for n in spec.split(",") if n.strip()):
-        names.extend(DIHEDRAL if name == "dihedral" else [ALIASES.get(name, name)])
-    unknown = [n for n in names if n not in TRANSFORMS]
+        names.extend(DIHEDRAL if name == "dihedral" else ["+".join(ALIASES.get(part.strip(), part.strip())
+                                                                     for part in name.split("+"))])
+    unknown = [part for n in names for part in n.split("+") if part not in TRANSFORMS]
     if unknown:
         raise PixelboardError(f"unknown transform(s) {', '.join(unknown)}; choose from "
-                              f"{', '.join(list(TRANSFORMS) + list(ALIASES))} or dihedral (all 7 rotations/flips)")
+                              f"{', '.join(list(TRANSFORMS) + list(ALIASES))} or dihedral (all 7 rotations/flips); "
+                              "join names with + to stack them in one copy (damage+ink)")
     return list(dict.fromkeys(names))
 
 
@@ -177,7 +195,7 @@ def augmentation_tags(names: list[str], copies: int) -> list[str]:
         raise PixelboardError(f"--augment-copies must be at least 1, got {copies}")
     tags = []
     for name in names:
-        tags.extend([f"{name}#{i}" for i in range(copies)] if TRANSFORMS[name].random else [name])
+        tags.extend([f"{name}#{i}" for i in range(copies)] if get_transform(name).random else [name])
     return tags
 
 
@@ -186,13 +204,18 @@ def apply_tag(img: Image.Image, tag: str, seed: int = 0, image_key: str = "") ->
 
     Seeding by the image's content key makes every image draw its own angle, noise and quality
     (seeding by size alone made random augmentation one fixed transform on a fixed-size data set),
-    while the same image, tag and seed always give the same copy.
+    while the same image, tag and seed always give the same copy. ``copy>view`` applies each part in
+    turn, each seeded by its own tag: the copy is drawn exactly as the copy alone.
     """
-    if not tag:
-        return img
-    name = tag.split("#", 1)[0]
-    rng = np.random.default_rng([seed, _hash64(tag), _hash64(image_key)])
-    return TRANSFORMS[name].fn(img, rng)
+    for part in tag.split(">") if tag else []:
+        rng = np.random.default_rng([seed, _hash64(part), _hash64(image_key)])
+        img = get_transform(part.split("#", 1)[0]).fn(img, rng)
+    return img
+
+
+def is_random(tag: str) -> bool:
+    """Whether any part of ``tag`` draws from its generator (then the seed is part of its identity)."""
+    return any(get_transform(part.split("#", 1)[0]).random for part in tag.split(">"))
 
 
 def _hash64(text: str) -> int:

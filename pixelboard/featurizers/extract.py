@@ -44,6 +44,9 @@ class _DecodeDataset(Dataset):
                  cached: frozenset[str] = frozenset()):
         self.items, self.preprocessor, self.max_pixels, self.seed = items, preprocessor, max_pixels, seed
         self.cached = cached
+        # The last augmented copy drawn in this worker: the views of a copy (``copy>view`` tags, queued
+        # one after another) draw it once, not once per view (an Augraphy effect takes ~0.2 s a page).
+        self._last_copy: tuple[tuple, object] | None = None
 
     def __len__(self) -> int:
         return len(self.items)
@@ -64,9 +67,16 @@ class _DecodeDataset(Dataset):
             # Draft decoding is only safe when no augmentation needs the full-resolution pixels.
             draft = None if item.augmentation else self.preprocessor.draft_size
             kwargs = {"data": data} if data is not None else {}
-            img = load_rgb(item.path, max_pixels=self.max_pixels, draft_size=draft, **kwargs)
             content_key = hashed.content_key if hashed else item.content_key
-            return index, self.preprocessor(apply_tag(img, item.augmentation, self.seed, content_key)), "", hashed
+            copy, _, view = item.augmentation.rpartition(">")
+            if copy and self._last_copy and self._last_copy[0] == (item.path, content_key, copy):
+                img = self._last_copy[1]
+            else:
+                img = load_rgb(item.path, max_pixels=self.max_pixels, draft_size=draft, **kwargs)
+                if copy:
+                    img = apply_tag(img, copy, self.seed, content_key)
+                    self._last_copy = ((item.path, content_key, copy), img)
+            return index, self.preprocessor(apply_tag(img, view, self.seed, content_key)), "", hashed
         except ImageDecodeError as exc:
             return index, None, str(exc), hashed
 

@@ -24,13 +24,13 @@ from tqdm.auto import tqdm
 from pixelboard.datasets.images import DEFAULT_MAX_PIXELS
 from pixelboard.datasets.sources import ImageSet
 from pixelboard.errors import PixelboardError
-from pixelboard.featurizers.augment import TRANSFORMS, augmentation_tags
+from pixelboard.featurizers.augment import augmentation_tags, is_random
 from pixelboard.featurizers.base import Featurizer
 from pixelboard import atomic
 from pixelboard.featurizers.cache import EmbeddingStore
 from pixelboard.featurizers.extract import WorkItem, extract
 from pixelboard.featurizers.file_index import FileIndex, file_stat
-from pixelboard.featurizers.views import pool_views, pooled_slices, pooled_width, variant_name
+from pixelboard.featurizers.views import pool_views, pooled_slices, pooled_width, variant_name, views_tag
 from pixelboard.project import Project
 from pixelboard.versions import library_versions
 
@@ -84,6 +84,7 @@ def featurize_set(project: Project, image_set: ImageSet, featurizer: Featurizer,
     started = time.perf_counter()
     tags = augmentation_tags(options.augment, options.augment_copies) if options.augment else []
     view_tags = augmentation_tags(options.views, 1) if options.views else []
+    viewed_copies = _viewed_copies(tags, view_tags)
     paths = image_set.paths()
     # The stat index gives the content of every unchanged file without reading it; the others are
     # read once, in the decode workers, for both their hash and their pixels.
@@ -125,6 +126,8 @@ def featurize_set(project: Project, image_set: ImageSet, featurizer: Featurizer,
             # Pass 2: augmented copies and views of the good images (their keys need the content hash).
             rows = [(i, "") for i in range(len(paths))] + [(i, tag) for tag in tags + view_tags
                                                            for i in range(len(paths))]
+            # Views of the copies, image by image: a decode worker draws each copy once for its views.
+            rows += [(i, f"{copy}>{view}") for copy in viewed_copies for i in range(len(paths)) for view in view_tags]
             keys = [_row_key(content[i], tag, options.seed) for i, tag in rows]
             good = [r for r, (i, tag) in enumerate(rows) if tag and content[i] is not None and content[i] not in reasons]
             first_row = {keys[r]: r for r in reversed(good)}
@@ -165,7 +168,12 @@ def featurize_set(project: Project, image_set: ImageSet, featurizer: Featurizer,
         originals = [i for i in range(len(paths)) if i not in bad_sources]
         view_keys = [[keys[i] for i in originals]] + [[_row_key(content[i], tag, options.seed) for i in originals]
                                                       for tag in view_tags]
-        variants = save_views(project, image_set.name, sidecar, options.views, view_keys, store, options.pools)
+        pooled = [p for p, r in enumerate(kept) if rows[r][1] in ("", *viewed_copies)]
+        pooled_keys = [[kept_keys[p] for p in pooled]] + [
+            [_row_key(content[rows[kept[p]][0]], _view_of(rows[kept[p]][1], view), options.seed) for p in pooled]
+            for view in view_tags]
+        variants = save_views(project, image_set.name, sidecar, options.views, view_keys, store, options.pools,
+                              pooled, pooled_keys)
     skipped = [{"file": f, "reason": r} for f, r in bad_files]
     n_cached = sum(key not in computed for key in kept_keys)
     return FeaturizeResult(featurizer.entry_name(), path, len(kept), len(computed), n_cached, seconds, skipped,
@@ -174,6 +182,22 @@ def featurize_set(project: Project, image_set: ImageSet, featurizer: Featurizer,
 
 def _row_key(content: str | None, tag: str, seed: int) -> str:
     return (content or "") + (f"|{_cache_tag(tag, seed)}" if tag else "")
+
+
+def _viewed_copies(tags: list[str], view_tags: list[str]) -> list[str]:
+    """The augmented copies whose views are embedded too, so invariant variants have a row per copy.
+
+    Under a group of views (the 8 orientations, the 4 rotations) a copy that is itself one of the
+    views pools to its original's row, so only the other copies (damage, ink, ...) are viewed.
+    """
+    if not view_tags:
+        return []
+    group = views_tag([tag.split("#")[0] for tag in view_tags]) in ("d4", "c4")
+    return [tag for tag in tags if not (group and tag in view_tags)]
+
+
+def _view_of(copy: str, view: str) -> str:
+    return f"{copy}>{view}" if copy else view
 
 
 def _save_matrix(project: Project, set_name: str, featurizer: Featurizer, store: EmbeddingStore, keys: list[str],
@@ -204,12 +228,15 @@ def _same_matrix(npy: Path, meta: Path, sidecar: dict) -> bool:
 
 
 def save_views(project: Project, set_name: str, sidecar: dict, view_names: list[str], view_keys: list[list[str]],
-               store: EmbeddingStore, pools: list[str]) -> list[str]:
+               store: EmbeddingStore, pools: list[str], pooled: list[int], pooled_keys: list[list[str]]) -> list[str]:
     """Write the set's view rows (identity first) and one invariant variant per pooling; return their names.
 
     ``view_keys[v][i]`` is the cache key of original image ``i`` (the sidecar's originals, in order)
-    under view ``v``. Both files are written through memory maps, ``_CHUNK_ROWS`` images at a time:
-    70,000 images under the 8 orientations are 3.4 GB of view rows, never whole in RAM.
+    under view ``v``: the view rows that validation under views, the canonicalizer and the shift check
+    read. The variants have a row per sidecar row in ``pooled`` (the originals and the viewed copies),
+    pooled over ``pooled_keys[v][j]``, the keys of row ``pooled[j]`` under view ``v``. Every file is
+    written through a memory map, ``_CHUNK_ROWS`` images at a time: 70,000 images under the 8
+    orientations are 3.4 GB of view rows, never whole in RAM.
     """
     originals = [r for r, tag in enumerate(sidecar["rows"]["augmentations"]) if not tag]
     rows = {key: [values[r] for r in originals] for key, values in sidecar["rows"].items()}
@@ -221,18 +248,21 @@ def save_views(project: Project, set_name: str, sidecar: dict, view_names: list[
                 stop = min(start + _CHUNK_ROWS, n_images)
                 store.get(keys[start:stop], out=out[v * n_images + start:v * n_images + stop])
     atomic.write_json(meta, {**sidecar, "views": view_names, "rows": rows})  # matrix first, as everywhere
-    views = project.load_view_embeddings(set_name, sidecar["featurizer"])[0]  # (views, images, d), mapped
+    pooled_rows = {key: [values[r] for r in pooled] for key, values in sidecar["rows"].items()}
+    copies = any(pooled_rows["augmentations"])
     names = []
     for pool in pools:
         name = variant_name(sidecar["featurizer"], view_names, pool)
         npy, meta = project.embeddings_paths(set_name, name)
-        with atomic.write_npy_memmap(npy, (n_images, pooled_width(width, pool))) as out:
-            for start in range(0, n_images, _CHUNK_ROWS):  # pooling is per image: chunks give the same bits
-                out[start:start + _CHUNK_ROWS] = pool_views(views[:, start:start + _CHUNK_ROWS], pool)
+        with atomic.write_npy_memmap(npy, (len(pooled), pooled_width(width, pool))) as out:
+            for start in range(0, len(pooled), _CHUNK_ROWS):  # pooling is per row: chunks give the same bits
+                stop = min(start + _CHUNK_ROWS, len(pooled))
+                stack = np.stack([store.get(keys[start:stop]) for keys in pooled_keys])
+                out[start:stop] = pool_views(stack, pool)
         atomic.write_json(meta, {
             **sidecar, "featurizer": name, "views": view_names, "pool": pool, "n_features": pooled_width(width, pool),
             "level_slices": pooled_slices(sidecar["level_slices"], width, pool),
-            "augment": None, "rows": {**rows, "augmentations": [""] * len(originals)}})
+            "augment": sidecar["augment"] if copies else None, "rows": pooled_rows})
         names.append(name)
     return names
 
@@ -241,7 +271,7 @@ def _cache_tag(tag: str, seed: int) -> str:
     """Random transforms depend on the seed, so it is part of their cache identity; ``/img3`` marks
     draws seeded per image from the library-backed transforms with white perspective borders (rows
     cached by earlier implementations, ``/img2``: red borders, are not reused)."""
-    return f"{tag}@{seed}/img3" if TRANSFORMS[tag.split("#")[0]].random else tag
+    return f"{tag}@{seed}/img3" if is_random(tag) else tag
 
 
 def _sidecar(image_set, featurizer, rows, kept, bad_files, options, seconds, n_computed, content) -> dict:
