@@ -302,6 +302,29 @@ def test_random_transforms_give_different_but_repeatable_copies():
             assert not np.array_equal(first, np.asarray(apply_tag(img, f"{name}#0", seed=1))), name
 
 
+def test_augraphy_copies_are_the_same_in_every_process():
+    """Augraphy's photocopy draws Worley noise from numba's own generator, which seeding Python's and
+    NumPy's leaves alone: two processes gave different copies of the same page, tag and seed for
+    about one in six draws. Each draw in a fresh process must give the same pixels."""
+    import subprocess
+    import sys
+
+    script = """
+import hashlib, numpy as np
+from PIL import Image
+from pixelboard.featurizers.augment import apply_tag
+page = np.full((160, 120, 3), 235, dtype=np.uint8)
+for top in range(12, 150, 14):
+    page[top:top + 5, 10:110] = 25
+page = Image.fromarray(page)
+print(" ".join(hashlib.md5(np.asarray(apply_tag(page, f"photocopy#{k}", 0, "k")).tobytes()).hexdigest()
+               for k in range(16)))
+"""
+    runs = [subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+            for _ in range(2)]
+    assert runs[0] == runs[1] and len(set(runs[0].split())) > 8
+
+
 def test_kill_9_mid_featurize_then_rerun_gives_the_uninterrupted_embeddings(tmp_path):
     """SIGKILL (no chance to clean up) loses at most the batch in flight: the rerun computes only the
     rest, and its matrix equals a run that was never interrupted, bit for bit."""

@@ -40,6 +40,16 @@ def test_admission_places_folds_on_the_workers_and_refuses_what_would_end_late()
     assert unlimited.admit([1e9]) and not unlimited.stopped and unlimited.left() == float("inf")
 
 
+def test_admission_plans_on_the_workers_a_memory_limit_leaves():
+    """--max-memory can run a stage's fits one at a time: the budget then plans them on one worker."""
+    two, one = TimeBudget(6.0, jobs=2), TimeBudget(6.0, jobs=2)
+    one.use_workers(1)
+    assert two.admit([4.0, 4.0])  # side by side: both end at 4 s
+    assert not one.admit([4.0, 4.0])  # one after the other: 8 s
+    one.use_workers(2)  # a later stage with room for two again
+    assert one.admit([4.0, 4.0])
+
+
 def as_text(rows):
     return json.dumps([(r["id"], r["scores"]) for r in rows])
 

@@ -13,6 +13,7 @@ the libraries the document-classification teams used; none is hand-written.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from typing import Callable
@@ -29,6 +30,9 @@ class Transform:
     name: str
     fn: Callable[[Image.Image, np.random.Generator], Image.Image]
     random: bool  # draws from rng: several copies differ
+    # Part of the cache identity of its copies: changed when a fix changes the pixels a seed gives, so
+    # rows cached before the fix are not reused ("n": numba's generator seeded too, see _augraphy).
+    revision: str = ""
 
 
 def _a():
@@ -76,7 +80,10 @@ def _albumentations(build: Callable[[Image.Image], object]) -> Callable:
 def _augraphy(name: str) -> Callable:
     """``fn(image, rng)`` running Augraphy's ``name`` (document ink and paper effects, which
     Albumentations lacks). Augraphy draws from Python's and NumPy's global generators and takes no
-    seed, so both are seeded from rng right before the call; decoding workers are their own processes."""
+    seed, so both are seeded from rng right before the call; decoding workers are their own processes.
+    Its numba-compiled noise (``BadPhotoCopy``'s Worley noise) draws from numba's own generator,
+    which only a compiled call can seed: left unseeded, 9 of 55 photocopied pages differed between
+    two runs."""
     @_keeping_torch_threads
     def fn(img, rng):
         import random
@@ -86,9 +93,25 @@ def _augraphy(name: str) -> Callable:
         seed = _seed(rng)
         random.seed(seed)
         np.random.seed(seed)
+        _seed_numba()(seed)
         out = getattr(augraphy, name)(p=1)(np.ascontiguousarray(np.asarray(img)))
         return Image.fromarray(np.asarray(out, dtype=np.uint8)).convert("RGB")
     return fn
+
+
+@functools.cache
+def _seed_numba() -> Callable[[int], None]:
+    """A compiled function seeding numba's generators in the calling thread (numba's own state,
+    which ``random.seed`` and ``np.random.seed`` from Python leave alone); compiled on first use."""
+    import random
+
+    import numba
+
+    @numba.njit
+    def seed_numba(seed):
+        random.seed(seed)
+        np.random.seed(seed)
+    return seed_numba
 
 
 def _scaled_sigma(img: Image.Image) -> tuple[float, float]:
@@ -154,7 +177,7 @@ TRANSFORMS: dict[str, Transform] = {t.name: t for t in (
     Transform("ink", _augraphy("InkBleed"), True),
     Transform("lowink", _augraphy("LowInkRandomLines"), True),
     Transform("dirt", _augraphy("DirtyDrum"), True),
-    Transform("photocopy", _augraphy("BadPhotoCopy"), True),
+    Transform("photocopy", _augraphy("BadPhotoCopy"), True, revision="n"),
 )}
 ALIASES = {"flip": "hflip", "rot": "rotate", "contrast": "brightness"}
 DIHEDRAL = ("rot90", "rot180", "rot270", "hflip", "vflip", "transpose", "transverse")  # every page orientation
@@ -211,6 +234,12 @@ def apply_tag(img: Image.Image, tag: str, seed: int = 0, image_key: str = "") ->
         rng = np.random.default_rng([seed, _hash64(part), _hash64(image_key)])
         img = get_transform(part.split("#", 1)[0]).fn(img, rng)
     return img
+
+
+def revisions(tag: str) -> str:
+    """The revisions of the transforms in ``tag`` (``/n``), for its cache identity; "" for most."""
+    names = [name for part in tag.split(">") for name in part.split("#", 1)[0].split("+")]
+    return "".join(f"/{r}" for r in sorted({TRANSFORMS[name].revision for name in names} - {""}))
 
 
 def is_random(tag: str) -> bool:

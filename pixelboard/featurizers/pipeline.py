@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from pixelboard.datasets.images import DEFAULT_MAX_PIXELS
 from pixelboard.datasets.sources import ImageSet
 from pixelboard.errors import PixelboardError
-from pixelboard.featurizers.augment import augmentation_tags, is_random
+from pixelboard.featurizers.augment import augmentation_tags, is_random, revisions
 from pixelboard.featurizers.base import Featurizer
 from pixelboard import atomic
 from pixelboard.featurizers.cache import EmbeddingStore
@@ -270,8 +270,9 @@ def save_views(project: Project, set_name: str, sidecar: dict, view_names: list[
 def _cache_tag(tag: str, seed: int) -> str:
     """Random transforms depend on the seed, so it is part of their cache identity; ``/img3`` marks
     draws seeded per image from the library-backed transforms with white perspective borders (rows
-    cached by earlier implementations, ``/img2``: red borders, are not reused)."""
-    return f"{tag}@{seed}/img3" if is_random(tag) else tag
+    cached by earlier implementations, ``/img2``: red borders, are not reused); a transform's
+    ``revision`` follows (``/n``: photocopy with numba's generator seeded)."""
+    return f"{tag}@{seed}/img3{revisions(tag)}" if is_random(tag) else tag
 
 
 def _sidecar(image_set, featurizer, rows, kept, bad_files, options, seconds, n_computed, content) -> dict:

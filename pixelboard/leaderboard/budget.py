@@ -3,10 +3,10 @@
 A fit's duration is estimated from finished fits (this run's, and the reused rows'), scaled by rows:
 of the same blueprint on the same featurizer first (a screening fit predicts its full-size fold), then
 of the same blueprint on another featurizer (scaled by columns too), else a conservative prior per
-blueprint. A row is admitted only when all of its folds, placed on the ``jobs`` workers behind the
-work already admitted, are expected to end before the deadline; the closing steps (blends, tables)
-keep a reserve. Nothing running is ever stopped: the budget holds as well as the estimates do, which
-is why they err long (``SAFETY``).
+blueprint. A row is admitted only when all of its folds, placed on the stage's workers (``jobs``, or
+fewer under ``--max-memory``) behind the work already admitted, are expected to end before the
+deadline; the closing steps (blends, tables) keep a reserve. Nothing running is ever stopped: the
+budget holds as well as the estimates do, which is why they err long (``SAFETY``).
 """
 
 from __future__ import annotations
@@ -111,6 +111,14 @@ class TimeBudget:
                 return False
             self._free_at = free
             return True
+
+    def use_workers(self, workers: int) -> None:
+        """Plan the next fits on ``workers`` (a stage that ``--max-memory`` runs on fewer than ``--jobs``):
+        the busiest of the current workers are kept, so fits already planned still count."""
+        with self._lock:
+            free = sorted(self._free_at)
+            workers = max(1, workers)
+            self._free_at = free[-workers:] + [free[0]] * max(0, workers - len(free))
 
     def allows(self, estimate: float) -> bool:
         """For the closing steps, run in this process: does ``estimate`` fit in what is left?"""

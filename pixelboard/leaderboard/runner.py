@@ -272,6 +272,7 @@ def _fit_rows(ctx: RunContext, todo: list[RowJob]) -> dict[str, dict]:
                 ctx.skipped.append(job)
 
     jobs = _parallel_fits(ctx, todo)
+    ctx.budget.use_workers(jobs)  # admission plans on the workers this stage really runs
     finished, results = {}, {}
     n_tasks = sum(len(job.folds) for job in todo)
     stage = todo[0].stage.name if todo[0].stage else f"{todo[0].spec['folds']} folds"
