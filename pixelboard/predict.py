@@ -104,12 +104,13 @@ def predict(project: Project, image_set: ImageSet, model: FittedModel, *, tta: l
 
 
 def upright_canonicalizers(project: Project, model: FittedModel, train_set: str, seed: int = 0) -> dict:
-    """A canonicalizer per plain featurizer of ``model``, learned from the training set's cached views."""
+    """A canonicalizer per plain featurizer of ``model``, learned from the training set's cached views
+    (of its augmented copies too, when they were viewed: damaged pages teach it damaged uprights)."""
     out = {}
     for spec in model.featurizers().values():
         if spec.views:
             continue  # an invariant variant: nothing to turn upright
-        stack, sidecar = project.load_view_embeddings(train_set, spec.name)
+        stack, sidecar = project.load_view_embeddings(train_set, spec.name, copies=True)
         out[spec.name] = fit_canonicalizer(stack, sidecar["views"], seed)
     if not out:
         raise PixelboardError(f"--upright: model {model.model_id} uses only invariant featurizers; nothing to turn")

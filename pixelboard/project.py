@@ -136,8 +136,12 @@ class Project:
         npy, meta = self.embeddings_paths(set_name, name)
         return npy.parent / "views" / npy.name, meta.parent / "views" / meta.name
 
-    def load_view_embeddings(self, set_name: str, name: str) -> tuple[np.ndarray, dict]:
-        """``(views, images, d)`` rows (identity first) and their sidecar (``views``: the view tags)."""
+    def load_view_embeddings(self, set_name: str, name: str, copies: bool = False) -> tuple[np.ndarray, dict]:
+        """``(views, images, d)`` rows (identity first) and their sidecar (``views``: the view tags).
+
+        The images are the set's originals; with ``copies``, also its augmented copies that were
+        viewed (``featurize --augment ... --views ...``), which follow the originals in the file.
+        """
         npy, meta = self.view_embeddings_paths(set_name, name)
         if not meta.is_file() or not npy.is_file():
             raise PixelboardError(f"no view embeddings for {name!r} in set {set_name!r}: run `pixelboard featurize "
@@ -148,7 +152,12 @@ class Project:
         if matrix.shape != (n_views * n_images, sidecar["n_features"]):
             raise PixelboardError(f"{npy} has shape {matrix.shape}, expected {(n_views * n_images, sidecar['n_features'])}"
                                   "; re-run featurize --views")
-        return np.asarray(matrix).reshape(n_views, n_images, -1), sidecar
+        stack = np.asarray(matrix).reshape(n_views, n_images, -1)
+        originals = int(sidecar.get("originals", n_images))
+        if copies or originals == n_images:
+            return stack, sidecar
+        rows = {key: values[:originals] for key, values in sidecar["rows"].items()}
+        return stack[:, :originals], {**sidecar, "rows": rows}  # a slice of the map: nothing is read
 
     def featurizer_names(self, set_name: str) -> list[str]:
         folder = self.root / "embeddings" / check_name(set_name, "image set name")

@@ -116,6 +116,13 @@ def test_invariant_variants_pool_the_views_of_every_damaged_copy(viewed, tmp_pat
     assert variant.matrix.shape == (36 * 3, 400)  # originals, noise+blur#0 and hflip copies; rot90 is a view
     assert sorted(set(tags)) == ["", "hflip", "noise+blur#0"]
     assert variant.sidecar["augment"]["transforms"] == ["noise+blur", "rot90", "hflip"]
+    # The view rows: the originals for validation and the shift check, with the copies for the canonicalizer.
+    originals, sidecar = p.load_view_embeddings("aug", "grayscale20")
+    everything, full = p.load_view_embeddings("aug", "grayscale20", copies=True)
+    assert originals.shape == (4, 36, 400) and everything.shape == (4, 36 * 3, 400)
+    assert not any(sidecar["rows"]["augmentations"]) and full["rows"]["augmentations"] == tags
+    np.testing.assert_array_equal(everything[:, :36], originals)
+    np.testing.assert_allclose(everything.mean(axis=0), variant.matrix, rtol=1e-6)
 
     featurizer = create_featurizer("grayscale20")
     row = tags.index("noise+blur#0")

@@ -165,15 +165,12 @@ def featurize_set(project: Project, image_set: ImageSet, featurizer: Featurizer,
     path = _save_matrix(project, image_set.name, featurizer, store, kept_keys, sidecar, unchanged_rows=not computed)
     variants = []
     if view_tags:
-        originals = [i for i in range(len(paths)) if i not in bad_sources]
-        view_keys = [[keys[i] for i in originals]] + [[_row_key(content[i], tag, options.seed) for i in originals]
-                                                      for tag in view_tags]
-        pooled = [p for p, r in enumerate(kept) if rows[r][1] in ("", *viewed_copies)]
-        pooled_keys = [[kept_keys[p] for p in pooled]] + [
-            [_row_key(content[rows[kept[p]][0]], _view_of(rows[kept[p]][1], view), options.seed) for p in pooled]
+        viewed = [p for p, r in enumerate(kept) if rows[r][1] in ("", *viewed_copies)]  # originals first
+        view_keys = [[kept_keys[p] for p in viewed]] + [
+            [_row_key(content[rows[kept[p]][0]], _view_of(rows[kept[p]][1], view), options.seed) for p in viewed]
             for view in view_tags]
-        variants = save_views(project, image_set.name, sidecar, options.views, view_keys, store, options.pools,
-                              pooled, pooled_keys)
+        variants = save_views(project, image_set.name, sidecar, options.views, viewed, view_keys, store,
+                              options.pools)
     skipped = [{"file": f, "reason": r} for f, r in bad_files]
     n_cached = sum(key not in computed for key in kept_keys)
     return FeaturizeResult(featurizer.entry_name(), path, len(kept), len(computed), n_cached, seconds, skipped,
@@ -227,42 +224,39 @@ def _same_matrix(npy: Path, meta: Path, sidecar: dict) -> bool:
             and shape == (len(sidecar["rows"]["ids"]), sidecar["n_features"]))
 
 
-def save_views(project: Project, set_name: str, sidecar: dict, view_names: list[str], view_keys: list[list[str]],
-               store: EmbeddingStore, pools: list[str], pooled: list[int], pooled_keys: list[list[str]]) -> list[str]:
+def save_views(project: Project, set_name: str, sidecar: dict, view_names: list[str], viewed: list[int],
+               view_keys: list[list[str]], store: EmbeddingStore, pools: list[str]) -> list[str]:
     """Write the set's view rows (identity first) and one invariant variant per pooling; return their names.
 
-    ``view_keys[v][i]`` is the cache key of original image ``i`` (the sidecar's originals, in order)
-    under view ``v``: the view rows that validation under views, the canonicalizer and the shift check
-    read. The variants have a row per sidecar row in ``pooled`` (the originals and the viewed copies),
-    pooled over ``pooled_keys[v][j]``, the keys of row ``pooled[j]`` under view ``v``. Every file is
-    written through a memory map, ``_CHUNK_ROWS`` images at a time: 70,000 images under the 8
-    orientations are 3.4 GB of view rows, never whole in RAM.
+    ``viewed`` are the sidecar rows that were viewed, the originals first, then the augmented copies
+    that are not views themselves; ``view_keys[v][j]`` is the cache key of row ``viewed[j]`` under
+    view ``v``. The view rows (read by validation under views and the shift check, originals only,
+    and by the canonicalizer, copies too) and the variants (a row per viewed row, pooled over its
+    views) are written through memory maps, ``_CHUNK_ROWS`` rows at a time: 70,000 images under
+    the 8 orientations are 3.4 GB of view rows, never whole in RAM.
     """
-    originals = [r for r, tag in enumerate(sidecar["rows"]["augmentations"]) if not tag]
-    rows = {key: [values[r] for r in originals] for key, values in sidecar["rows"].items()}
-    n_views, n_images, width = len(view_keys), len(originals), int(sidecar["n_features"])
+    rows = {key: [values[r] for r in viewed] for key, values in sidecar["rows"].items()}
+    n_views, n_rows, width = len(view_keys), len(viewed), int(sidecar["n_features"])
     npy, meta = project.view_embeddings_paths(set_name, sidecar["featurizer"])
-    with atomic.write_npy_memmap(npy, (n_views * n_images, width)) as out:
+    with atomic.write_npy_memmap(npy, (n_views * n_rows, width)) as out:
         for v, keys in enumerate(view_keys):
-            for start in range(0, n_images, _CHUNK_ROWS):
-                stop = min(start + _CHUNK_ROWS, n_images)
-                store.get(keys[start:stop], out=out[v * n_images + start:v * n_images + stop])
-    atomic.write_json(meta, {**sidecar, "views": view_names, "rows": rows})  # matrix first, as everywhere
-    pooled_rows = {key: [values[r] for r in pooled] for key, values in sidecar["rows"].items()}
-    copies = any(pooled_rows["augmentations"])
+            for start in range(0, n_rows, _CHUNK_ROWS):
+                stop = min(start + _CHUNK_ROWS, n_rows)
+                store.get(keys[start:stop], out=out[v * n_rows + start:v * n_rows + stop])
+    originals = sum(not tag for tag in rows["augmentations"])
+    atomic.write_json(meta, {**sidecar, "views": view_names, "rows": rows, "originals": originals})  # matrix first
+    views = project.load_view_embeddings(set_name, sidecar["featurizer"], copies=True)[0]  # (views, rows, d), mapped
     names = []
     for pool in pools:
         name = variant_name(sidecar["featurizer"], view_names, pool)
         npy, meta = project.embeddings_paths(set_name, name)
-        with atomic.write_npy_memmap(npy, (len(pooled), pooled_width(width, pool))) as out:
-            for start in range(0, len(pooled), _CHUNK_ROWS):  # pooling is per row: chunks give the same bits
-                stop = min(start + _CHUNK_ROWS, len(pooled))
-                stack = np.stack([store.get(keys[start:stop]) for keys in pooled_keys])
-                out[start:stop] = pool_views(stack, pool)
+        with atomic.write_npy_memmap(npy, (n_rows, pooled_width(width, pool))) as out:
+            for start in range(0, n_rows, _CHUNK_ROWS):  # pooling is per row: chunks give the same bits
+                out[start:start + _CHUNK_ROWS] = pool_views(views[:, start:start + _CHUNK_ROWS], pool)
         atomic.write_json(meta, {
             **sidecar, "featurizer": name, "views": view_names, "pool": pool, "n_features": pooled_width(width, pool),
             "level_slices": pooled_slices(sidecar["level_slices"], width, pool),
-            "augment": sidecar["augment"] if copies else None, "rows": pooled_rows})
+            "augment": sidecar["augment"] if originals < n_rows else None, "rows": rows})
         names.append(name)
     return names
 
