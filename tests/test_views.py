@@ -94,7 +94,7 @@ def test_views_are_written_in_chunks_with_the_same_bits(viewed, tmp_path, monkey
                                   whole.load_view_embeddings("train", "grayscale20")[0])
 
 
-def test_invariant_variants_pool_the_views_of_every_damaged_copy(viewed, tmp_path):
+def test_invariant_variants_pool_the_views_of_every_damaged_copy(viewed, tmp_path, monkeypatch):
     """``--augment noise+blur,hflip --views c4``: the variant has a row per original and per copy that is
     not one of the views, each the mean of that copy's own rotations; the copies are drawn once and
     stacked in one draw (``noise+blur``), and a row is the same whether the decode worker reused the
@@ -135,7 +135,13 @@ def test_invariant_variants_pool_the_views_of_every_damaged_copy(viewed, tmp_pat
     copy_row = plain.matrix[plain.sidecar["rows"]["ids"].index(f"{image_id}#noise+blur#0")]
     np.testing.assert_allclose(copy_row, featurizer.transform([copy])[0], rtol=1e-5, atol=1e-6)
 
-    again = str(tmp_path / "again")  # no worker process: every view draws its copy again
+    from pixelboard.featurizers import extract
+
+    class DrawsEveryTime(extract._DecodeDataset):  # keeps no copy: every view draws its copy again
+        _last_copy = property(lambda self: None, lambda self, value: None)
+
+    monkeypatch.setattr(extract, "_DecodeDataset", DrawsEveryTime)
+    again = str(tmp_path / "again")
     assert CliRunner().invoke(main, args[:6] + [again] + args[7:] + ["--workers", "0"]).exit_code == 0
     np.testing.assert_array_equal(Project(again).load_embeddings("aug", "grayscale20+c4mean").matrix, variant.matrix)
 

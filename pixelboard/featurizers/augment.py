@@ -236,15 +236,19 @@ def apply_tag(img: Image.Image, tag: str, seed: int = 0, image_key: str = "") ->
     return img
 
 
+def _transform_names(tag: str) -> list[str]:
+    """The registered transforms a tag applies: ``damage+ink#0>rot90`` -> damage, ink, rot90."""
+    return [name for part in tag.split(">") for name in part.split("#", 1)[0].split("+")]
+
+
 def revisions(tag: str) -> str:
     """The revisions of the transforms in ``tag`` (``/n``), for its cache identity; "" for most."""
-    names = [name for part in tag.split(">") for name in part.split("#", 1)[0].split("+")]
-    return "".join(f"/{r}" for r in sorted({TRANSFORMS[name].revision for name in names} - {""}))
+    return "".join(f"/{r}" for r in sorted({TRANSFORMS[name].revision for name in _transform_names(tag)} - {""}))
 
 
 def is_random(tag: str) -> bool:
-    """Whether any part of ``tag`` draws from its generator (then the seed is part of its identity)."""
-    return any(get_transform(part.split("#", 1)[0]).random for part in tag.split(">"))
+    """Whether any transform in ``tag`` draws from its generator (then the seed is part of its identity)."""
+    return any(TRANSFORMS[name].random for name in _transform_names(tag))
 
 
 def _hash64(text: str) -> int:

@@ -30,7 +30,7 @@ from pixelboard import atomic
 from pixelboard.featurizers.cache import EmbeddingStore
 from pixelboard.featurizers.extract import WorkItem, extract
 from pixelboard.featurizers.file_index import FileIndex, file_stat
-from pixelboard.featurizers.views import pool_views, pooled_slices, pooled_width, variant_name, views_tag
+from pixelboard.featurizers.views import is_group, pool_views, pooled_slices, pooled_width, variant_name
 from pixelboard.project import Project
 from pixelboard.versions import library_versions
 
@@ -84,7 +84,7 @@ def featurize_set(project: Project, image_set: ImageSet, featurizer: Featurizer,
     started = time.perf_counter()
     tags = augmentation_tags(options.augment, options.augment_copies) if options.augment else []
     view_tags = augmentation_tags(options.views, 1) if options.views else []
-    viewed_copies = _viewed_copies(tags, view_tags)
+    viewed_copies = _viewed_copies(tags, options.views, view_tags)
     paths = image_set.paths()
     # The stat index gives the content of every unchanged file without reading it; the others are
     # read once, in the decode workers, for both their hash and their pixels.
@@ -181,15 +181,15 @@ def _row_key(content: str | None, tag: str, seed: int) -> str:
     return (content or "") + (f"|{_cache_tag(tag, seed)}" if tag else "")
 
 
-def _viewed_copies(tags: list[str], view_tags: list[str]) -> list[str]:
+def _viewed_copies(tags: list[str], views: list[str], view_tags: list[str]) -> list[str]:
     """The augmented copies whose views are embedded too, so invariant variants have a row per copy.
 
     Under a group of views (the 8 orientations, the 4 rotations) a copy that is itself one of the
     views pools to its original's row, so only the other copies (damage, ink, ...) are viewed.
     """
-    if not view_tags:
+    if not views:
         return []
-    group = views_tag([tag.split("#")[0] for tag in view_tags]) in ("d4", "c4")
+    group = is_group(views)
     return [tag for tag in tags if not (group and tag in view_tags)]
 
 

@@ -75,8 +75,14 @@ def pooled_slices(level_slices: dict[str, list[int]], width: int, pool: str) -> 
                                for level, (start, stop) in level_slices.items()}}
 
 
+def is_group(views: list[str]) -> bool:
+    """Whether ``views`` and the identity form a group of transforms (all 8 orientations, or the 4
+    rotations): turning an image then only permutes its views."""
+    return views_tag(views) in ("d4", "c4")
+
+
 def invariant_to(sidecar: dict, views: list[str]) -> bool:
-    """True when a featurizer variant was pooled over a whole group of transforms (all 8 orientations,
-    or the 4 rotations) that holds these views: turning the image only permutes the pooled rows."""
+    """True when a featurizer variant was pooled over a whole group of transforms that holds these
+    views: turning the image only permutes the pooled rows."""
     pooled = list(sidecar.get("views") or [])
-    return bool(pooled) and views_tag(pooled) in ("d4", "c4") and set(views) <= set(pooled)
+    return bool(pooled) and is_group(pooled) and set(views) <= set(pooled)
