@@ -85,6 +85,8 @@ def test_input_errors_are_one_line(tmp_path, competition_folder):
         (["--images", cf.images, "--labels", cf.train_csv, "--id-column", "image"], "missing column"),
         (["--images", cf.images, "--labels", cf.train_csv, "--augment", "rot90", "--unlabelled"], "--augment"),
         (["--images", cf.images, "--labels", cf.train_csv, "--augment", "twirl"], "unknown transform"),
+        (["--images", cf.images, "--labels", cf.train_csv, "--augment", "damage+twirl"], "unknown transform(s) twirl"),
+        (["--images", cf.images, "--labels", cf.train_csv, "--augment", "damage+"], "empty transform name in 'damage+'"),
     ]
     for args, expected in cases:
         assert expected in _one_line_error(featurize_cli(*args, *common)), args

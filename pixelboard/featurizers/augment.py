@@ -202,8 +202,10 @@ def parse_transforms(spec: str | None) -> list[str]:
         return []
     names = []
     for name in (n.strip() for n in spec.split(",") if n.strip()):
-        names.extend(DIHEDRAL if name == "dihedral" else ["+".join(ALIASES.get(part.strip(), part.strip())
-                                                                     for part in name.split("+"))])
+        parts = [part.strip() for part in name.split("+")]
+        if not all(parts):
+            raise PixelboardError(f"empty transform name in {name!r}: join names with one + (damage+ink)")
+        names.extend(DIHEDRAL if name == "dihedral" else ["+".join(ALIASES.get(part, part) for part in parts)])
     unknown = [part for n in names for part in n.split("+") if part not in TRANSFORMS]
     if unknown:
         raise PixelboardError(f"unknown transform(s) {', '.join(unknown)}; choose from "
