@@ -1,26 +1,56 @@
 # Two commands on a fresh clone: `make demo` and `make test`. Both create the virtual environment
-# when it is missing and install pixelboard into it (again whenever pyproject.toml changes).
-#   make test VENV=.ci/venv    another environment (what .ci/run does)
+# when it is missing and install pixelboard into it (again whenever pyproject.toml changes):
+# `make demo` the runtime dependencies only, `make test` the test extra as well.
+#   make test VENV=.ci/venv                         another environment
+#   make test CONSTRAINTS=constraints/ci.txt        the pinned versions CI installs (.ci/run)
+#   make test-latest                                the newest releases, in .venv-latest: what would break
 #   make demo DEMO_ARGS=--quiet
 
 PYTHON ?= python3
 VENV ?= .venv
+CONSTRAINTS ?=
 DEMO_ARGS ?=
+PYTEST_ARGS ?=
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.pixelboard-installed
+PIP_CONSTRAINT_ARG := $(if $(CONSTRAINTS),-c $(CONSTRAINTS),)
 
-.PHONY: demo test install
+.PHONY: demo test test-latest install install-test lock
 
-demo: $(STAMP)
+demo: $(VENV)/.installed-runtime
 	$(BIN)/pixelboard demo $(DEMO_ARGS)
 
-test: $(STAMP)
-	$(BIN)/python -m pytest -q
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
-install: $(STAMP)
+install: $(VENV)/.installed-runtime
 
-$(STAMP): pyproject.toml
+install-test: $(VENV)/.installed-test
+
+$(VENV)/.installed-runtime: pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[test]"
-	touch $(STAMP)
+	$(BIN)/python -m pip install -q -e . $(PIP_CONSTRAINT_ARG)
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(CONSTRAINTS)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[test]" $(PIP_CONSTRAINT_ARG)
+	touch $@ $(VENV)/.installed-runtime
+
+# The newest releases pyproject.toml allows, in a fresh environment, against the fast tests; then the
+# versions that differ from the lock, so a failure names its suspects.
+test-latest:
+	rm -rf .venv-latest
+	$(PYTHON) -m venv .venv-latest
+	.venv-latest/bin/python -m pip install -q --upgrade pip
+	.venv-latest/bin/python -m pip install -q --upgrade -e ".[test]"
+	.venv-latest/bin/python scripts/compare_lock.py constraints/ci.txt
+	.venv-latest/bin/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+# Rewrite constraints/ci.txt from a fresh test environment (after a dependency change).
+lock:
+	rm -rf .venv-lock
+	$(MAKE) install-test VENV=.venv-lock
+	bash scripts/lock.sh .venv-lock
+	rm -rf .venv-lock

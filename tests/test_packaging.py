@@ -109,3 +109,16 @@ def test_make_targets_are_the_readme_commands_and_ci_runs_make_test():
     assert 'pip install -q -e ".[test]"' in makefile and "-m venv" in makefile
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in ci and "dataset-fashion-mnist" in ci and "rm -rf .ci/venv" in ci
+
+
+def test_demo_installs_the_runtime_only_and_ci_installs_the_lock():
+    makefile = (ROOT / "Makefile").read_text()
+    demo_stamp = makefile.split("\ndemo:", 1)[1].split("\n", 1)[0].strip()
+    runtime_recipe = makefile.split(f"\n{demo_stamp}:", 1)[1].split("\n\n", 1)[0]
+    assert "pip install -q -e . " in runtime_recipe and "[test]" not in runtime_recipe
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "CONSTRAINTS=constraints/ci.txt" in ci
+    pins = {_normalise(line.split("==")[0]) for line in (ROOT / "constraints" / "ci.txt").read_text().splitlines()
+            if "==" in line}
+    for spec in _dependencies() + _extra("test"):
+        assert _project_name(spec) in pins, f"{spec} has no pin in constraints/ci.txt (run make lock)"
