@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import lightgbm
 
 from pixelboard.models.boosting import EarlyStoppingBoostingClassifier
@@ -51,10 +53,17 @@ class LightGBMClassifier(EarlyStoppingBoostingClassifier):
             booster.fit(X, y)
         else:
             stop = lightgbm.early_stopping(self.early_stopping_rounds, verbose=False)
-            booster.fit(X, y, eval_X=eval_set[0], eval_y=eval_set[1], callbacks=[stop])
+            booster.fit(X, y, callbacks=[stop], **_eval_keywords(*eval_set))
 
     def _n_rounds(self, booster):
         return booster.best_iteration_ or booster.n_estimators_
+
+
+def _eval_keywords(X_val, y_val) -> dict:
+    """LightGBM >= 4.7 takes ``eval_X``/``eval_y`` (and deprecates ``eval_set``); older 4.x only ``eval_set``."""
+    if "eval_X" in inspect.signature(lightgbm.LGBMClassifier.fit).parameters:
+        return {"eval_X": X_val, "eval_y": y_val}
+    return {"eval_set": [(X_val, y_val)]}
 
 
 @register_blueprint("lightgbm", "Light Gradient Boosted Trees", short="LGBM", default=True)

@@ -7,9 +7,12 @@ to ``fit`` only (never on the leaderboard's validation folds).
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
+from sklearn.metrics import get_scorer, make_scorer
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -57,9 +60,8 @@ class TunedLogisticRegression(ArgmaxPredictMixin, ClassifierMixin, BaseEstimator
             model = LogisticRegression(C=self.fallback_C, max_iter=self.max_iter, tol=self.tol)
         else:
             model = LogisticRegressionCV(
-                Cs=list(self.Cs), l1_ratios=(0.0,), scoring=self.scoring,
-                cv=_inner_folds(n_folds, seed, X, y_enc, groups),
-                max_iter=self.max_iter, tol=self.tol, use_legacy_attributes=False,
+                Cs=list(self.Cs), cv=_inner_folds(n_folds, seed, X, y_enc, groups),
+                max_iter=self.max_iter, tol=self.tol, **_version_keywords(self.scoring, len(self.classes_)),
             )
         scaler = StandardScaler()
         with threadpool_limits(limits=resolve_threads(self.n_jobs)):
@@ -69,12 +71,14 @@ class TunedLogisticRegression(ArgmaxPredictMixin, ClassifierMixin, BaseEstimator
             scaled = np.asarray(scaler.fit_transform(X), dtype=np.float64)
             model.fit(scaled, y_enc)
             del scaled
+        if isinstance(model, LogisticRegressionCV):
+            model.scoring = self.scoring  # a labelled scorer object (older scikit-learn) served the fit only
         self.pipeline_ = make_pipeline(scaler, model)
         if hasattr(model, "coefs_paths_"):
             # Per-fold coefficient paths (folds x Cs x classes x features) only served to pick C;
             # dropping them keeps a saved 100-class model at ~2 MB instead of ~60 MB.
             del model.coefs_paths_
-        self.C_ = float(model.C_ if hasattr(model, "C_") else model.C)
+        self.C_ = float(np.ravel(model.C_)[0] if hasattr(model, "C_") else model.C)
         self.n_iter_ = model.n_iter_
         return self
 
@@ -82,6 +86,24 @@ class TunedLogisticRegression(ArgmaxPredictMixin, ClassifierMixin, BaseEstimator
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         return self.pipeline_.predict_proba(X)
+
+
+def _version_keywords(scoring, n_classes: int) -> dict:
+    """The keywords that say the same thing to every supported scikit-learn.
+
+    >= 1.8 says "L2 only" as ``l1_ratios=(0,)``, drops the per-class copies of ``C_`` with
+    ``use_legacy_attributes=False``, and hands the scorer every class (an inner fold of grouped
+    rows may miss one). Older releases know neither keyword, default to L2, and score a fold
+    that misses a class with an error unless the scorer is told the labels, as here.
+    """
+    if "use_legacy_attributes" in inspect.signature(LogisticRegressionCV).parameters:
+        return {"scoring": scoring, "l1_ratios": (0.0,), "use_legacy_attributes": False}
+    scorer = get_scorer(scoring)
+    if "labels" in inspect.signature(scorer._score_func).parameters:
+        scorer = make_scorer(scorer._score_func, greater_is_better=scorer._sign == 1,
+                             response_method=scorer._response_method, labels=np.arange(n_classes),
+                             **scorer._kwargs)
+    return {"scoring": scorer}
 
 
 def _inner_folds(n_folds, seed, X, y, groups):
