@@ -4,6 +4,7 @@
 #   make test VENV=.ci/venv                         another environment
 #   make test CONSTRAINTS=constraints/ci.txt        the pinned versions CI installs (.ci/run)
 #   make test-latest                                the newest releases, in .venv-latest: what would break
+#   make test-min                                   the oldest versions pyproject.toml allows (constraints/min.txt)
 #   make demo DEMO_ARGS=--quiet
 
 PYTHON ?= python3
@@ -14,7 +15,7 @@ PYTEST_ARGS ?=
 BIN := $(VENV)/bin
 PIP_CONSTRAINT_ARG := $(if $(CONSTRAINTS),-c $(CONSTRAINTS),)
 
-.PHONY: demo test test-latest install install-test lock
+.PHONY: demo test test-latest test-min install install-test lock
 
 demo: $(VENV)/.installed-runtime
 	$(BIN)/pixelboard demo $(DEMO_ARGS)
@@ -47,6 +48,17 @@ test-latest:
 	.venv-latest/bin/python -m pip install -q --upgrade -e ".[test]"
 	.venv-latest/bin/python scripts/compare_lock.py constraints/ci.txt
 	.venv-latest/bin/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+# The oldest versions pyproject.toml allows (constraints/min.txt: each floor), in a fresh environment,
+# against the tests of the core path (featurize, models, leaderboard, predict, reliability, ...).
+MIN_TESTS ?= tests/test_models.py tests/test_featurizers.py tests/test_leaderboard.py tests/test_predict.py \
+	tests/test_featurize_pipeline.py tests/test_partition.py tests/test_blenders.py tests/test_api.py
+test-min:
+	rm -rf .venv-min
+	$(PYTHON) -m venv .venv-min
+	.venv-min/bin/python -m pip install -q --upgrade pip
+	.venv-min/bin/python -m pip install -q -c constraints/min.txt -e ".[test]"
+	.venv-min/bin/python -m pytest -q -m "not slow" $(MIN_TESTS) $(PYTEST_ARGS)
 
 # Rewrite constraints/ci.txt from a fresh test environment (after a dependency change).
 lock:
