@@ -124,8 +124,8 @@ class Project:
         files = self.files
         results = []
         with files.lock():  # one writer: a second featurize would compact the cache under this one's feet
-            with run_log(files.root / "embeddings" / image_set.name / "featurize.log",
-                         f"featurize {image_set.name}: {', '.join(names)} on {image_set.image_dir}"):
+            with run_log(files.featurize_log_path(image_set.name),
+                         f"featurize {image_set.name}: {', '.join(names)} on {image_set.image_dir}", root=files.root):
                 log.info("options: %s", options)
                 files.save_image_set(image_set)
                 log.info(f"{image_set.name}: {len(image_set.ids):,} images in {image_set.image_dir}"
@@ -165,7 +165,7 @@ class Project:
         run side by side when ``jobs`` of a stage's largest would not fit in it. Finished rows are reused, so
         calling it again fits only what is new. ``blueprints`` and ``featurizers`` default to the
         mode's set and every featurizer of ``set_name``; ``jobs`` to one process per core. The run's
-        log goes to ``<run>/run.log``. ``backend="ray"`` runs the same fold fits (``jobs`` at a time) as
+        log goes to ``runs/<run>/run.log``. ``backend="ray"`` runs the same fold fits (``jobs`` at a time) as
         Ray tasks (``ray_address``, else ``RAY_ADDRESS``, else a local Ray instance): the same rows.
         """
         from pixelboard.featurizers.augment import parse_transforms
@@ -192,7 +192,7 @@ class Project:
                                      validate_under=parse_transforms(_text(validate_under)), progress=progress)
         files = self.files
         with files.lock():  # one writer: two leaderboards would overwrite each other's rows and ids
-            with run_log(files.run_dir(run) / "run.log", f"leaderboard {run} on set {set_name}") as run_file:
+            with run_log(files.run_log_path(run), f"leaderboard {run} on set {set_name}", root=files.root) as run_file:
                 log.info("options: %s", options)
                 with fits:
                     result = run_leaderboard(files, options)
@@ -202,7 +202,7 @@ class Project:
                     log.warning(result.skipped, extra=SAY)
                 log.info("%d new model(s) fitted in %.1f s; tables in %s", result.n_fitted, result.seconds,
                          result.directory)
-                run_file.note("ranking:\n" + board.render("text"))
+                run_file.note("ranking:\n" + board.render("text"), block=True)
         return board
 
     def load_leaderboard(self, run: str = "leaderboard") -> Leaderboard:
