@@ -32,8 +32,8 @@ from pixelboard.errors import PixelboardError
 from pixelboard.leaderboard.view import Leaderboard
 from pixelboard.logs import SAY, run_log
 from pixelboard.options import (BACKENDS, DEFAULT_BACKBONES, DEFAULT_BLENDERS, DEFAULT_MAX_PIXELS,
-                                DEFAULT_MODE, DEFAULT_PROJECT, LEADERBOARD_MODES, RESIZE_MODES, TABLE_FORMATS, Names,
-                                at_least, one_of, resolve_jobs, split_list)
+                                DEFAULT_MODE, DEFAULT_PROJECT, LEADERBOARD_MODES, MAX_AUGMENT_COPIES, RESIZE_MODES,
+                                TABLE_FORMATS, Names, at_least, check_seed, one_of, resolve_jobs, split_list)
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -111,6 +111,10 @@ class Project:
         for value, minimum, name in ((batch_size, 1, "batch_size"), (workers, 0, "workers"),
                                      (augment_copies, 1, "augment_copies"), (max_pixels, 1, "max_pixels")):
             at_least(value, minimum, name)
+        if augment_copies > MAX_AUGMENT_COPIES:
+            raise PixelboardError(f"augment_copies must be at most {MAX_AUGMENT_COPIES} (copies per random transform, "
+                                  f"each a row per image), got {augment_copies}")
+        check_seed(seed)
         image_set = read_image_set(images, name=set_name or "pending", labels_csv=labels, id_column=id_column,
                                    target_column=target_column, group_column=group_column, meta_csv=meta,
                                    unlabelled=unlabelled)
@@ -174,6 +178,7 @@ class Project:
         if not 0 <= holdout_fraction <= 0.5:
             raise PixelboardError(f"holdout_fraction must be between 0 and 0.5, got {holdout_fraction}")
         at_least(folds, 2, "folds")
+        check_seed(seed)
         one_of(mode, LEADERBOARD_MODES, "mode")
         if time_budget is not None and not time_budget > 0:
             raise PixelboardError(f"time_budget must be more than 0 seconds, got {time_budget}")
@@ -187,7 +192,7 @@ class Project:
             import_ray()  # without the extra: one line naming it, before any work
             fits = ray_fits(ray_address)  # the same fold fits as Ray tasks (joblib's Ray backend)
         options = LeaderboardOptions(mode=mode, time_budget=time_budget, max_memory_gb=max_memory, run=run, set_name=set_name, metric=metric, holdout_fraction=holdout_fraction,
-                                     folds=folds, seed=seed, jobs=resolve_jobs(jobs), blueprints=split_list(blueprints),
+                                     folds=folds, seed=seed, jobs=resolve_jobs(jobs, local=backend == "local"), blueprints=split_list(blueprints),
                                      featurizers=split_list(featurizers), blenders=split_list(blenders),
                                      validate_under=parse_transforms(_text(validate_under)), progress=progress)
         files = self.files
@@ -365,7 +370,7 @@ class Project:
         from pixelboard import atomic
         from pixelboard.adversarial import check_shift
 
-        report = check_shift(self.files, train, test, featurizer, seed=seed, top=at_least(top, 1, "top"))
+        report = check_shift(self.files, train, test, featurizer, seed=check_seed(seed), top=at_least(top, 1, "top"))
         if out:
             atomic.write_json(out, {**asdict(report), "shifted": report.shifted, "advice": report.advice()})
         return report

@@ -176,7 +176,7 @@ class Project:
         if not meta.is_file() or not npy.is_file():
             have = ", ".join(self.featurizer_names(set_name)) or "none"
             raise PixelboardError(f"no embeddings {name!r} for set {set_name!r} in {self.root} (have: {have})")
-        fix = f"delete it and re-run `pixelboard featurize --set {set_name} ...` (cached rows are reused)"
+        fix = f"delete it and run `pixelboard featurize --set {set_name} ...` again (cached rows are reused)"
         sidecar = atomic.read_json(meta, fix=fix)
         try:
             expected = (len(sidecar["rows"]["ids"]), int(sidecar["n_features"]))

@@ -216,7 +216,7 @@ def test_kill_9_mid_leaderboard_then_rerun_gives_the_uninterrupted_numbers(tmp_p
     uninterrupted = CliRunner().invoke(main, command[3:] + ["--run", "clean"])
     assert uninterrupted.exit_code == 0, uninterrupted.output
     a = json.loads((root / "runs" / "leaderboard" / "leaderboard.json").read_text())["rows"]
-    b = json.loads((root / "clean" / "leaderboard.json").read_text())["rows"]
+    b = json.loads((root / "runs" / "clean" / "leaderboard.json").read_text())["rows"]
     assert [(r["id"], r["scores"]) for r in a] == [(r["id"], r["scores"]) for r in b]
 
 
