@@ -190,6 +190,7 @@ def read_json(path: str | os.PathLike, *, fix: str = DAMAGED_FIX) -> Any:
 
     Checking the top-level type and keys is the caller's job. ``fix`` is the advice in the message.
     """
+    refuse_link(path)
     try:
         with open(path, encoding="utf-8") as handle:
             return json.load(handle)
@@ -227,6 +228,7 @@ def _json_kind(value: Any) -> str:
 
 def read_npy(path: str | os.PathLike, mmap_mode: str | None = None, *, fix: str = DAMAGED_FIX) -> np.ndarray:
     """``np.load`` without pickles; a damaged, truncated or non-array file is a one-line error."""
+    refuse_link(path)
     try:
         array = np.load(path, mmap_mode=mmap_mode, allow_pickle=False)
     except FileNotFoundError:
@@ -237,6 +239,14 @@ def read_npy(path: str | os.PathLike, mmap_mode: str | None = None, *, fix: str 
         array.close()
         raise damaged(path, "an .npz archive, not an .npy array", fix)
     return array
+
+
+def refuse_link(path: str | os.PathLike) -> None:
+    """The project's records are read as they are written: plain files, never through a planted symbolic
+    link (which would make a command read, and report on, a file outside the project)."""
+    if os.path.islink(path):
+        raise PixelboardError(f"{path} is a symbolic link: pixelboard reads and writes its files only as plain "
+                              "files inside the project; remove the link and run again")
 
 
 def damaged(path: str | os.PathLike, reason: str, fix: str = DAMAGED_FIX) -> PixelboardError:

@@ -242,6 +242,7 @@ class Project:
         fresh = [folder for folder in [self.root, *self.root.parents] if not folder.exists()]
         self.root.mkdir(parents=True, exist_ok=True)
         lock = _file_lock(self.lock_path)
+        atomic.refuse_link(self.lock_path)  # filelock would refuse it too (O_NOFOLLOW), with a bare ELOOP
         try:
             lock.acquire(timeout=0)
         except filelock.Timeout:

@@ -552,3 +552,38 @@ def test_delete_it_and_run_again_recovers(env, record):
     assert first.exit_code == 0, first.output  # ... and run the command it names again
     assert (env.project / record).is_file()
     assert _cli(*_command(env, ADVICE[record])).exit_code == 0  # the command that failed now works
+
+
+# --- a planted symbolic link at every kind of file the project writes ------------------------------------------
+LINKED = "is a symbolic link: pixelboard reads and writes its files only as plain files inside the project"
+FEATURIZED = ("embeddings/train", "datasets/train.json")
+WRITTEN = {  # a file the project writes -> the command that writes it again, its exit code, what else it rewrites
+    ".lock": ("leaderboard", 1, ()),
+    "file-index.json": ("featurize --augment hflip", 0, FEATURIZED),
+    "datasets/train.json": ("featurize", 0, ()),
+    "embeddings/train/grayscale20.npy": ("featurize --augment hflip", 0, FEATURIZED),
+    "embeddings/train/grayscale20.json": ("featurize --augment hflip", 0, FEATURIZED),
+    "runs/leaderboard/ids.json": ("leaderboard", 1, ()),
+    "runs/leaderboard/config.json": ("leaderboard", 0, ()),
+    "runs/leaderboard/ranking.json": ("leaderboard", 0, ()),
+    "runs/leaderboard/leaderboard.html": ("leaderboard", 0, ()),
+    "runs/leaderboard/learning_curve.json": ("leaderboard", 0, ()),
+    "runs/leaderboard/deployed.json": ("deploy", 0, ("runs/leaderboard/models",)),
+    "runs/leaderboard/models/M2/result.json": ("leaderboard", 1, ()),
+    "runs/leaderboard/models/M2/oof.npy": ("leaderboard", 1, ()),
+    "datasets/test.json": ("predict", 1, ()),
+}
+
+
+@pytest.mark.parametrize("relative", WRITTEN)
+def test_a_planted_link_is_never_followed(env, relative):
+    """Written: the link is replaced by the project's own file; read first: refused in one line. Never
+    is the file it points to read or written."""
+    name, code, rewrites = WRITTEN[relative]
+    word, *extra = name.split()
+    command = env.featurize(*extra) if word == "featurize" else _command(env, name)
+    case = Case(f"link at {relative}", lambda e: (_link(e, relative), command)[1], code,
+                f"{env.project / relative} {LINKED}" if code else "", damages=(relative, *rewrites))
+    run_case(case, env)
+    path = env.project / relative
+    assert path.is_symlink() if code else not path.is_symlink() and path.is_file()
