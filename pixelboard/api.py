@@ -339,6 +339,15 @@ class Project:
         at_least(batch_size, 1, "batch_size")
         at_least(workers, 0, "workers")
         tta_names = parse_transforms(_text(tta))
+        if bundle and not self.path.exists():  # a bundle used away from any project: leave no project behind
+            import tempfile
+
+            with tempfile.TemporaryDirectory(prefix="pixelboard-predict-") as scratch:
+                log.info("no project at %s: the images are embedded in a temporary folder (nothing is kept)", self.path)
+                return Project(scratch).predict_images(
+                    images, labels, id_column=id_column, target_column=target_column, bundle=bundle,
+                    set_name=set_name, tta=tta, skip_bad_images=skip_bad_images, device=device,
+                    batch_size=batch_size, workers=workers, progress=progress)
         files = self.files
         with files.lock():  # predict writes the test set's manifest, cache rows and embeddings
             _check_not_labelled(files, set_name)

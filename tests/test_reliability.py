@@ -479,6 +479,10 @@ CASES = [
     Case("leaderboard in an empty folder", _absent_project, 1, "no image set 'train'", _nothing_left("none")),
     Case("predict --bundle in an empty folder", lambda e: ["predict", "--images", e.images / FIRST, "--bundle",
          "missing.pbz"], 1, "bundle not found: missing.pbz", _nothing_left("cwd/pixelboard-project")),
+    Case("predict --bundle away from any project", lambda e: (_cli("export-model", "--project", e.project, "--out",
+         e.tmp / "model.pbz"), ["predict", "--quiet", "--workers", "0", "--images", e.images / FIRST, "--bundle",
+         e.tmp / "model.pbz", "--out", e.tmp / "submission.csv"])[1], 0, "predicted 6 images",
+         _nothing_left("cwd/pixelboard-project"), writes=("model.pbz", "submission.csv")),
     Case("failed run leaves no run folder", lambda e: e.leaderboard("--set", "nope", "--run", "x"), 1,
          "no image set 'nope'", lambda e, r: not (e.project / "runs" / "x").exists() or pytest.fail("runs/x left")),
     Case("Ctrl-C", _interrupt, 130, "Interrupted: finished work is saved"),
@@ -587,3 +591,24 @@ def test_a_planted_link_is_never_followed(env, relative):
     run_case(case, env)
     path = env.project / relative
     assert path.is_symlink() if code else not path.is_symlink() and path.is_file()
+
+
+# --- the escaping helpers the outputs share ---------------------------------------------------------------------
+@pytest.mark.parametrize("raw, shown", [
+    ("a\nb", "a\\nb"), ("a\rb", "a\\rb"), ("tab\there", "tab\\there"), ("\x1b[31mred", "\\x1b[31mred"),
+    ("bidi\u202egnp.exe", "bidi\\u202egnp.exe"), ("line\u2028sep", "line\\u2028sep"),
+    (os.fsdecode(b"caf\xe9.png"), "caf\\xe9.png"), ("plain é 猫.png", "plain é 猫.png")])
+def test_printable_escapes_what_could_rewrite_a_line(raw, shown):
+    from pixelboard.logs import printable
+
+    assert printable(raw) == shown
+
+
+@pytest.mark.parametrize("raw, written", [("=1+2", "'=1+2"), ("+fox", "'+fox"), ("-x.png", "'-x.png"),
+                                          ("@fox", "'@fox"), ("\tx", "'\tx"), ("cat", "cat"), ("a=b", "a=b")])
+def test_csv_text_cells_never_start_a_formula(tmp_path, raw, written):
+    from pixelboard.insights.data_quality import LabelIssue, write_csv
+
+    path = write_csv([LabelIssue(raw, raw, "cat", -0.5)], tmp_path / "issues.csv")
+    (row,) = list(csv.reader(io.StringIO(path.read_text())))[1:]
+    assert row[:3] == [written, written, "cat"] and float(row[3]) == -0.5  # numbers stay numbers
