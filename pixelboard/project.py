@@ -36,6 +36,7 @@ import numpy as np
 from pixelboard import atomic
 from pixelboard.datasets.sources import ImageSet
 from pixelboard.errors import PixelboardError
+from pixelboard.logs import SAY
 from pixelboard.mapped_matrix import reduce_with_mapped_arrays
 
 DEFAULT_PROJECT = "pixelboard-project"
@@ -209,8 +210,8 @@ class Project:
     def _move_top_level_runs(self) -> None:
         """The layout before ``runs/``: a run was any top-level folder holding a run's files; move each
         under ``runs/`` once (a rename: nothing is copied, nothing refitted)."""
-        if not self.root.is_dir():
-            return
+        if not all((self.root / name).is_dir() for name in ("datasets", "cache")):
+            return  # not a featurized project (e.g. a Project opened on another project's runs/ folder)
         for folder in sorted(self.root.iterdir()):
             if (folder.name in _PROJECT_FOLDERS or folder.is_symlink() or not folder.is_dir()
                     or not any((folder / name).is_file() for name in _RUN_FILES)):
@@ -220,7 +221,7 @@ class Project:
                 self.runs_dir.mkdir(exist_ok=True)
                 if not target.exists():
                     os.rename(folder, target)
-                    log.info("moved run %s to %s (runs have a folder of their own now)", folder.name, target)
+                    log.info(f"moved run {folder.name} to {target} (runs have a folder of their own now)", extra=SAY)
 
     # --- one writer at a time ---------------------------------------------------------------
     @property

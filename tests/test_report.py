@@ -149,7 +149,7 @@ def test_leaderboard_table_sorts_in_the_browser(finished, tmp_path):
     dom, console = render(copy, tmp_path)
     assert not console, console
     values = [float(v) for v in re.search(r'data-sorted="([^"]*)"', dom).group(1).split("|")]
-    by_rank = [r["fit_seconds"] for r in pixelboard.Project(result.path.parents[1]).load_leaderboard().rows]
+    by_rank = [r["fit_seconds"] for r in pixelboard.Project(result.path.parents[2]).load_leaderboard().rows]
     assert sorted(values) == sorted(by_rank) and values == sorted(values) and by_rank != values
 
 
