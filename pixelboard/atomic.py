@@ -46,7 +46,7 @@ class WriteError(OSError):
 # numpy's own words for a short write (errno unset): on a local disk, the disk is full.
 _SHORT_WRITE = re.compile(r"\d+ requested and \d+ written")
 _TEMPORARY = re.compile(r"\.(?P<pid>\d+)\.[A-Za-z0-9_]+\.tmp")
-_ORPHAN_SECONDS = 24 * 3600  # a temporary without a writer's pid (older pixelboard) is an orphan after a day
+_ORPHAN_SECONDS = 3600  # a temporary without a writer's pid (an older pixelboard's) is an orphan after an hour
 
 
 def _temporary(path: Path) -> tuple[int, str]:

@@ -159,7 +159,7 @@ def test_validate_under_scores_both_ways_and_invariant_rows_do_not_move(viewed):
                                        "--blueprints", "lr_l2", "--blenders", "avg", "--validate-under", "dihedral"])
     assert result.exit_code == 0, result.output
     assert "CV (shifted)" in result.output and "ranked by CV (shifted)" in result.output
-    rows = json.loads((root / "project" / "shifted" / "leaderboard.json").read_text())["rows"]
+    rows = json.loads((root / "project" / "runs" / "shifted" / "leaderboard.json").read_text())["rows"]
     by_featurizer = {r["featurizer"]: r for r in rows if r["kind"] == "model" and r["blueprint"] == "lr_l2"}
     for name in ("grayscale20+d4mean", "grayscale20+d4meanmax"):
         clean, shifted = by_featurizer[name]["scores"]["macro_f1"], by_featurizer[name]["scores_shifted"]["macro_f1"]
