@@ -31,7 +31,6 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from joblib import cpu_count
-from PIL import Image
 
 from conftest import generated_rgb, write_image
 from pixelboard.cli import main
