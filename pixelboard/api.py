@@ -32,8 +32,8 @@ from pixelboard.errors import PixelboardError
 from pixelboard.leaderboard.view import Leaderboard
 from pixelboard.logs import SAY, run_log
 from pixelboard.options import (BACKENDS, DEFAULT_BACKBONES, DEFAULT_BLENDERS, DEFAULT_MAX_PIXELS,
-                                DEFAULT_MODE, DEFAULT_PROJECT, LEADERBOARD_MODES, RESIZE_MODES, TABLE_FORMATS, Names,
-                                at_least, one_of, resolve_jobs, split_list)
+                                DEFAULT_MODE, DEFAULT_PROJECT, LEADERBOARD_MODES, MAX_AUGMENT_COPIES, RESIZE_MODES,
+                                TABLE_FORMATS, Names, at_least, check_seed, one_of, resolve_jobs, split_list)
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -111,6 +111,10 @@ class Project:
         for value, minimum, name in ((batch_size, 1, "batch_size"), (workers, 0, "workers"),
                                      (augment_copies, 1, "augment_copies"), (max_pixels, 1, "max_pixels")):
             at_least(value, minimum, name)
+        if augment_copies > MAX_AUGMENT_COPIES:
+            raise PixelboardError(f"augment_copies must be at most {MAX_AUGMENT_COPIES} (copies per random transform, "
+                                  f"each a row per image), got {augment_copies}")
+        check_seed(seed)
         image_set = read_image_set(images, name=set_name or "pending", labels_csv=labels, id_column=id_column,
                                    target_column=target_column, group_column=group_column, meta_csv=meta,
                                    unlabelled=unlabelled)
@@ -124,8 +128,8 @@ class Project:
         files = self.files
         results = []
         with files.lock():  # one writer: a second featurize would compact the cache under this one's feet
-            with run_log(files.root / "embeddings" / image_set.name / "featurize.log",
-                         f"featurize {image_set.name}: {', '.join(names)} on {image_set.image_dir}"):
+            with run_log(files.featurize_log_path(image_set.name),
+                         f"featurize {image_set.name}: {', '.join(names)} on {image_set.image_dir}", root=files.root):
                 log.info("options: %s", options)
                 files.save_image_set(image_set)
                 log.info(f"{image_set.name}: {len(image_set.ids):,} images in {image_set.image_dir}"
@@ -165,7 +169,7 @@ class Project:
         run side by side when ``jobs`` of a stage's largest would not fit in it. Finished rows are reused, so
         calling it again fits only what is new. ``blueprints`` and ``featurizers`` default to the
         mode's set and every featurizer of ``set_name``; ``jobs`` to one process per core. The run's
-        log goes to ``<run>/run.log``. ``backend="ray"`` runs the same fold fits (``jobs`` at a time) as
+        log goes to ``runs/<run>/run.log``. ``backend="ray"`` runs the same fold fits (``jobs`` at a time) as
         Ray tasks (``ray_address``, else ``RAY_ADDRESS``, else a local Ray instance): the same rows.
         """
         from pixelboard.featurizers.augment import parse_transforms
@@ -174,6 +178,7 @@ class Project:
         if not 0 <= holdout_fraction <= 0.5:
             raise PixelboardError(f"holdout_fraction must be between 0 and 0.5, got {holdout_fraction}")
         at_least(folds, 2, "folds")
+        check_seed(seed)
         one_of(mode, LEADERBOARD_MODES, "mode")
         if time_budget is not None and not time_budget > 0:
             raise PixelboardError(f"time_budget must be more than 0 seconds, got {time_budget}")
@@ -187,12 +192,12 @@ class Project:
             import_ray()  # without the extra: one line naming it, before any work
             fits = ray_fits(ray_address)  # the same fold fits as Ray tasks (joblib's Ray backend)
         options = LeaderboardOptions(mode=mode, time_budget=time_budget, max_memory_gb=max_memory, run=run, set_name=set_name, metric=metric, holdout_fraction=holdout_fraction,
-                                     folds=folds, seed=seed, jobs=resolve_jobs(jobs), blueprints=split_list(blueprints),
+                                     folds=folds, seed=seed, jobs=resolve_jobs(jobs, local=backend == "local"), blueprints=split_list(blueprints),
                                      featurizers=split_list(featurizers), blenders=split_list(blenders),
                                      validate_under=parse_transforms(_text(validate_under)), progress=progress)
         files = self.files
         with files.lock():  # one writer: two leaderboards would overwrite each other's rows and ids
-            with run_log(files.run_dir(run) / "run.log", f"leaderboard {run} on set {set_name}") as run_file:
+            with run_log(files.run_log_path(run), f"leaderboard {run} on set {set_name}", root=files.root) as run_file:
                 log.info("options: %s", options)
                 with fits:
                     result = run_leaderboard(files, options)
@@ -202,7 +207,7 @@ class Project:
                     log.warning(result.skipped, extra=SAY)
                 log.info("%d new model(s) fitted in %.1f s; tables in %s", result.n_fitted, result.seconds,
                          result.directory)
-                run_file.note("ranking:\n" + board.render("text"))
+                run_file.note("ranking:\n" + board.render("text"), block=True)
         return board
 
     def load_leaderboard(self, run: str = "leaderboard") -> Leaderboard:
@@ -334,6 +339,15 @@ class Project:
         at_least(batch_size, 1, "batch_size")
         at_least(workers, 0, "workers")
         tta_names = parse_transforms(_text(tta))
+        if bundle and not self.path.exists():  # a bundle used away from any project: leave no project behind
+            import tempfile
+
+            with tempfile.TemporaryDirectory(prefix="pixelboard-predict-") as scratch:
+                log.info("no project at %s: the images are embedded in a temporary folder (nothing is kept)", self.path)
+                return Project(scratch).predict_images(
+                    images, labels, id_column=id_column, target_column=target_column, bundle=bundle,
+                    set_name=set_name, tta=tta, skip_bad_images=skip_bad_images, device=device,
+                    batch_size=batch_size, workers=workers, progress=progress)
         files = self.files
         with files.lock():  # predict writes the test set's manifest, cache rows and embeddings
             _check_not_labelled(files, set_name)
@@ -365,7 +379,7 @@ class Project:
         from pixelboard import atomic
         from pixelboard.adversarial import check_shift
 
-        report = check_shift(self.files, train, test, featurizer, seed=seed, top=at_least(top, 1, "top"))
+        report = check_shift(self.files, train, test, featurizer, seed=check_seed(seed), top=at_least(top, 1, "top"))
         if out:
             atomic.write_json(out, {**asdict(report), "shifted": report.shifted, "advice": report.advice()})
         return report

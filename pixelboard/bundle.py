@@ -56,17 +56,32 @@ def load_bundle(path: str | Path) -> FittedModel:
             _check_members(path, members)
             with tempfile.TemporaryDirectory() as tmp:
                 archive.extractall(tmp)
-                meta = atomic.read_json(Path(tmp) / "bundle.json")
+                try:
+                    meta = atomic.read_json(Path(tmp) / "bundle.json")
+                    model = None
+                    if isinstance(meta, dict) and meta.get("format_version") == BUNDLE_FORMAT:
+                        model = FittedModel.load(Path(tmp) / "model")
+                except PixelboardError as exc:
+                    raise PixelboardError(_inside_bundle(str(exc), tmp, path)) from None
                 if not isinstance(meta, dict) or meta.get("format") != "pixelboard-bundle":
                     raise PixelboardError(f"{path} is not a pixelboard model bundle")
                 if meta.get("format_version") != BUNDLE_FORMAT:
                     raise PixelboardError(f"{path} has bundle format {meta.get('format_version')!r}; this "
                                           f"pixelboard reads format {BUNDLE_FORMAT}")
-                return FittedModel.load(Path(tmp) / "model")
+                return model
     except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile) as exc:
         raise PixelboardError(f"{path} is not a readable model bundle ({exc})") from None
     except FileNotFoundError as exc:
         raise PixelboardError(f"{path} is incomplete: {Path(exc.filename or '').name or 'a file'} is missing") from None
+
+
+def _inside_bundle(message: str, tmp: str, path: Path) -> str:
+    """A model error about the unpacked temporary folder, said of the bundle: ``model.pbz:model/x.skops``
+    instead of a deleted ``/tmp/...`` path, and the advice that fits a bundle (export it again)."""
+    message = message.replace(str(Path(tmp)) + "/", f"{path}:").replace(str(Path(tmp)), str(path))
+    for advice in ("; re-run", ": delete it", ": run `", " — start a new run"):
+        message = message.split(advice)[0]
+    return f"{message}; the bundle is damaged or was changed: export it again (`pixelboard export-model`)"
 
 
 def _check_members(path: Path, members: list[zipfile.ZipInfo]) -> None:

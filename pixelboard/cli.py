@@ -1,7 +1,7 @@
 """The ``pixelboard`` command line: thin click commands over the library.
 
-Every ``PixelboardError`` becomes a one-line ``Error: ...`` with exit status 2; Ctrl-C says what
-was kept. Commands live in ``pixelboard/commands/``, one module each.
+Every ``PixelboardError`` becomes a one-line ``Error: ...`` with exit status 1 (click's usage errors
+are 2); Ctrl-C says what was kept and exits 130. Commands live in ``pixelboard/commands/``, one module each.
 """
 
 from __future__ import annotations

@@ -150,13 +150,13 @@ class FittedModel:
         meta = _read_meta(folder / "model.json")
         try:
             featurizer = FeaturizerSpec(**meta["featurizer"]) if meta["featurizer"] else None
-            resolve = member_folder or (lambda mid: folder / "members" / _safe_id(mid, folder))
+            resolve = member_folder or (lambda mid: folder / "members" / mid)
             return cls(model_id=str(meta["id"]), label=str(meta["label"]), classes=list(meta["classes"]),
                        class_names=dict(meta.get("class_names") or {}), trained_on=str(meta.get("trained_on", "")),
                        featurizer=featurizer,
                        estimators=[load_skops(folder / _safe_file(f, folder)) for f in meta["estimators"]],
                        blender=load_skops(folder / _safe_file(meta["blender"], folder)) if meta["blender"] else None,
-                       members=[cls.load(resolve(m), member_folder) for m in meta["members"]])
+                       members=[cls.load(resolve(_safe_id(m, folder)), member_folder) for m in meta["members"]])
         except (KeyError, TypeError) as exc:
             raise PixelboardError(f"{folder / 'model.json'} is damaged (bad or missing field {exc})") from None
 
@@ -165,13 +165,16 @@ def load_skops(path: Path):
     """Load a skops file whose every type is in :data:`TRUSTED_TYPES`; anything else is refused."""
     import skops.io as sio
 
+    # The row is fitted again when a model file is gone (RunStore.load_result), so the advice holds.
+    rerun = "pixelboard deploy" if "deployed" in Path(path).parts else "pixelboard leaderboard"
     try:
         data = path.read_bytes()
         untrusted = sio.get_untrusted_types(data=data)
     except FileNotFoundError:
-        raise PixelboardError(f"model file {path} is missing; re-run the leaderboard (or deploy)") from None
+        raise PixelboardError(f"model file {path} is missing: run `{rerun}` again") from None
     except Exception as exc:  # skops raises zipfile/JSON/type errors for a damaged file
-        raise PixelboardError(f"model file {path} is damaged or not a skops file ({type(exc).__name__})") from None
+        raise PixelboardError(f"model file {path} is damaged or not a skops file ({type(exc).__name__}): "
+                              f"delete it and run `{rerun}` again") from None
     refused = sorted(set(untrusted) - TRUSTED_TYPES)
     if refused:
         raise PixelboardError(f"refusing to load {path}: it names types pixelboard does not trust "
@@ -185,10 +188,10 @@ def load_skops(path: Path):
 def _read_meta(path: Path) -> dict:
     if not path.is_file():
         raise PixelboardError(f"no fitted model at {path.parent} (model.json missing); re-run the leaderboard")
-    meta = atomic.read_json(path)
-    if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
-        raise PixelboardError(f"{path} is not a pixelboard model (format_version "
-                              f"{meta.get('format_version') if isinstance(meta, dict) else None!r}, "
+    rerun = "pixelboard deploy" if "deployed" in path.parts else "pixelboard leaderboard"
+    meta = atomic.read_record(path, {"format_version": int}, "fitted model", fix=f"delete it and run `{rerun}` again")
+    if meta["format_version"] != FORMAT_VERSION:
+        raise PixelboardError(f"{path} is not a pixelboard model (format_version {meta['format_version']!r}, "
                               f"expected {FORMAT_VERSION})")
     return meta
 
@@ -196,7 +199,8 @@ def _read_meta(path: Path) -> dict:
 def _safe_file(name: str, folder: Path) -> str:
     """A file name inside the model folder only: a damaged or hostile model.json cannot point elsewhere."""
     if not isinstance(name, str) or Path(name).name != name or name.startswith("."):
-        raise PixelboardError(f"{folder / 'model.json'} names an invalid file {name!r}")
+        raise PixelboardError(f"{folder / 'model.json'} names an invalid file {name!r} (a path out of the model "
+                              "folder is refused, as in bundles)")
     return name
 
 

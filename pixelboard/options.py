@@ -22,6 +22,9 @@ DEFAULT_MODE = "autopilot"  # pixelboard.leaderboard.runner.LeaderboardOptions
 BACKENDS = ("local", "ray")  # featurize and leaderboard --backend: featurizers/ray_backend.py,
 # leaderboard/ray_fits.py (the `ray` extra)
 
+MAX_SEED = 2**32 - 1  # numpy's and scikit-learn's random_state: 0 .. 2**32 - 1
+MAX_AUGMENT_COPIES = 100  # copies per random transform: each is a row per image (100x the set already)
+
 Names = Union[str, Sequence[str], None]  # ["a", "b"] or the command line's "a,b"
 
 
@@ -38,17 +41,27 @@ def at_least(value, minimum, name: str):
     return value
 
 
+def check_seed(seed, name: str = "seed") -> int:
+    """A seed numpy and scikit-learn accept (the command line's ``IntRange(0, MAX_SEED)``)."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise PixelboardError(f"{name} must be an integer from 0 to {MAX_SEED:,} (2**32 - 1), got {seed!r}")
+    return seed
+
+
 def one_of(value: str, choices: Sequence[str], name: str) -> str:
     if value not in choices:
         raise PixelboardError(f"unknown {name} {value!r}; choose from {', '.join(choices)}")
     return value
 
 
-def resolve_jobs(jobs: int | None) -> int:
-    """``jobs``, else one fit per usable core: ``joblib.cpu_count`` honours the container's CPU quota
-    and the process's affinity, where ``os.cpu_count`` sees every core of the host."""
-    if jobs is not None:
-        return at_least(jobs, 1, "jobs")
+def resolve_jobs(jobs: int | None, local: bool = True) -> int:
+    """``jobs``, else one fit per usable core; ``local`` processes never more than the cores (a thousand
+    processes for ten fits only cost semaphores and start-up). ``joblib.cpu_count`` honours the
+    container's CPU quota and the process's affinity, where ``os.cpu_count`` sees every core of the host."""
     from joblib import cpu_count
 
-    return max(1, cpu_count())
+    cores = max(1, cpu_count())
+    if jobs is not None:
+        at_least(jobs, 1, "jobs")
+        return min(jobs, cores) if local else jobs
+    return cores

@@ -36,7 +36,9 @@ class Prediction:
         return [self.classes[i] for i in self.proba.argmax(axis=1)]
 
     def to_frame(self, probabilities: bool = False, id_column: str = "ID", target_column: str = "target") -> pd.DataFrame:
-        frame = pd.DataFrame({id_column: self.ids})
+        # object, not pandas' Arrow strings: an ID from a non-UTF-8 file name holds surrogate escapes
+        # (os.fsdecode), which the submission writes back as the file name's own bytes (atomic.py).
+        frame = pd.DataFrame({id_column: pd.Series(self.ids, dtype=object)})
         if probabilities:
             for k, value in enumerate(self.classes):
                 frame[str(value)] = self.proba[:, k]

@@ -6,8 +6,14 @@
 <project>/file-index.json                      stat index: path, size, mtime -> content key (featurizers/file_index.py)
 <project>/embeddings/<set>/<featurizer>.npy    the set's matrix, rows in manifest order (+ copies)
 <project>/embeddings/<set>/<featurizer>.json   sidecar: row ids, fingerprint, level slices, versions, timings
-<project>/leaderboard/                         partition, fold models, probabilities, tables
+<project>/embeddings/<set>/featurize.log       the set's featurize runs (logs.py)
+<project>/runs/<run>/                          one leaderboard run: partition, fold models, probabilities, tables,
+                                               run.log (default run: leaderboard)
 <project>/.lock                                held by the one pixelboard process writing the project
+
+Runs have a folder of their own, so no run or set name can land on the project's own folders and
+files (a run called ``datasets`` or a set called ``config``). Projects written before kept each run
+at the top level: :meth:`Project.run_dir` moves them under ``runs/`` the first time it is asked.
 ```
 """
 
@@ -30,6 +36,7 @@ import numpy as np
 from pixelboard import atomic
 from pixelboard.datasets.sources import ImageSet
 from pixelboard.errors import PixelboardError
+from pixelboard.logs import SAY
 from pixelboard.mapped_matrix import reduce_with_mapped_arrays
 
 DEFAULT_PROJECT = "pixelboard-project"
@@ -37,6 +44,8 @@ LOCK_TIMEOUT = 60.0  # seconds a second process waits for the project before it 
 
 log = logging.getLogger(__name__)
 
+_PROJECT_FOLDERS = {"datasets", "cache", "embeddings", "runs"}  # never a run of the old layout
+_RUN_FILES = ("config.json", "ranking.json", "run.log")  # what marks a top-level folder as an old-layout run
 _NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}")
 
 
@@ -168,7 +177,7 @@ class Project:
         if not meta.is_file() or not npy.is_file():
             have = ", ".join(self.featurizer_names(set_name)) or "none"
             raise PixelboardError(f"no embeddings {name!r} for set {set_name!r} in {self.root} (have: {have})")
-        fix = f"delete it and re-run `pixelboard featurize --set {set_name} ...` (cached rows are reused)"
+        fix = f"delete it and run `pixelboard featurize --set {set_name} ...` again (cached rows are reused)"
         sidecar = atomic.read_json(meta, fix=fix)
         try:
             expected = (len(sidecar["rows"]["ids"]), int(sidecar["n_features"]))
@@ -181,13 +190,38 @@ class Project:
                                   f"{expected}; re-run featurize")
         return Embeddings(name, np.asarray(matrix), sidecar)
 
+    def featurize_log_path(self, set_name: str) -> Path:
+        return self.root / "embeddings" / check_name(set_name, "image set name") / "featurize.log"
+
     @property
-    def leaderboard_dir(self) -> Path:
-        return self.root / "leaderboard"
+    def runs_dir(self) -> Path:
+        return self.root / "runs"
 
     def run_dir(self, run: str) -> Path:
         """The folder of leaderboard run ``run`` (a plain name: see :func:`check_name`)."""
-        return self.root / check_name(run, "run name")
+        folder = self.runs_dir / check_name(run, "run name")
+        if not folder.exists():
+            self._move_top_level_runs()
+        return folder
+
+    def run_log_path(self, run: str) -> Path:
+        return self.run_dir(run) / "run.log"
+
+    def _move_top_level_runs(self) -> None:
+        """The layout before ``runs/``: a run was any top-level folder holding a run's files; move each
+        under ``runs/`` once (a rename: nothing is copied, nothing refitted)."""
+        if not all((self.root / name).is_dir() for name in ("datasets", "cache")):
+            return  # not a featurized project (e.g. a Project opened on another project's runs/ folder)
+        for folder in sorted(self.root.iterdir()):
+            if (folder.name in _PROJECT_FOLDERS or folder.is_symlink() or not folder.is_dir()
+                    or not any((folder / name).is_file() for name in _RUN_FILES)):
+                continue
+            target = self.runs_dir / folder.name
+            with contextlib.suppress(OSError):  # another process moved it first, or the name is taken
+                self.runs_dir.mkdir(exist_ok=True)
+                if not target.exists():
+                    os.rename(folder, target)
+                    log.info(f"moved run {folder.name} to {target} (runs have a folder of their own now)", extra=SAY)
 
     # --- one writer at a time ---------------------------------------------------------------
     @property
@@ -206,8 +240,10 @@ class Project:
         with a one-line error. Re-entrant within one thread (nested commands, e.g. ``demo``).
         """
         timeout = LOCK_TIMEOUT if timeout is None else timeout
+        fresh = [folder for folder in [self.root, *self.root.parents] if not folder.exists()]
         self.root.mkdir(parents=True, exist_ok=True)
         lock = _file_lock(self.lock_path)
+        atomic.refuse_link(self.lock_path)  # filelock would refuse it too (O_NOFOLLOW), with a bare ELOOP
         try:
             lock.acquire(timeout=0)
         except filelock.Timeout:
@@ -226,11 +262,31 @@ class Project:
                     atomic.write_json(self._owner_path, {"pid": os.getpid(), "since": time.strftime("%H:%M:%S"),
                                                          "command": command})
             yield
+        except BaseException:
+            if fresh and lock.lock_counter == 1:
+                self._unlock_and_remove_if_empty(lock, fresh)
+            raise
         finally:
-            if lock.lock_counter == 1:
-                with contextlib.suppress(OSError):
-                    self._owner_path.unlink()
-            lock.release()
+            if lock.is_locked:
+                if lock.lock_counter == 1:
+                    with contextlib.suppress(OSError):
+                        self._owner_path.unlink()
+                lock.release()
+
+    def _unlock_and_remove_if_empty(self, lock: filelock.FileLock, created: list[Path]) -> None:
+        """A command that failed in a project it created leaves no folder behind when it wrote nothing
+        there but the lock (e.g. ``leaderboard`` run in an empty folder)."""
+        lock_files = {self.lock_path, self._owner_path}
+        if any(p.is_file() and p not in lock_files or p.is_symlink() for p in self.root.rglob("*")):
+            return
+        with contextlib.suppress(OSError):
+            self._owner_path.unlink()
+        lock.release()
+        with contextlib.suppress(OSError):
+            for path in sorted(self.root.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+                path.unlink() if path.is_file() else path.rmdir()
+            for folder in created:  # the project folder, then any parents made for it
+                folder.rmdir()
 
     @property
     def _owner_path(self) -> Path:

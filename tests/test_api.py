@@ -40,7 +40,7 @@ def test_readme_example_runs_as_written(tmp_path, monkeypatch, capsys):
     assert list(submission.columns) == ["ID", "target"] and len(submission) == 200
     assert (tmp_path / "submission.csv").read_text().count("\n") == 201
     project = Path(namespace["project"].path)
-    assert (project / "leaderboard" / "run.log").is_file()
+    assert (project / "runs" / "leaderboard" / "run.log").is_file()
     assert (project / "embeddings" / "train" / "featurize.log").is_file()
     out = capsys.readouterr().out
     assert "Baseline Image Classifier" in out and "5-fold accuracy:" in out
@@ -148,7 +148,7 @@ def test_leaderboard_object_and_its_command_line_twins(tmp_path):
     root = write_embedding_project(tmp_path / "p")
     project = pixelboard.Project(root)
     board = project.leaderboard(blueprints=["majority", "lr_l2"], jobs=1, progress=False)
-    assert board.n_fitted == 4 and board.directory == root / "leaderboard"
+    assert board.n_fitted == 4 and board.directory == root / "runs" / "leaderboard"
     assert board.frame.equals(to_frame(board.rows, "macro_f1"))
     assert board.best is board.rows[0] and board.best["blueprint"] != "majority"
     assert str(board) == board.render("text") and "<table" in board._repr_html_()

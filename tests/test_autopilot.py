@@ -248,7 +248,7 @@ def test_bad_mode_and_budget_are_one_line_errors(embedding_project):
     for args, message in ((["--mode", "turbo"], "unknown mode 'turbo'; choose from quick, autopilot, comprehensive"),
                           (["--time-budget", "0"], "time_budget must be more than 0 seconds, got 0.0")):
         out = CliRunner().invoke(main, ["leaderboard", "--project", str(embedding_project), "--quiet", *args])
-        assert out.exit_code == 2 and out.output.strip() == f"Error: {message}", out.output
+        assert out.exit_code == 1 and out.output.strip() == f"Error: {message}", out.output
     with pytest.raises(PixelboardError, match="unknown mode"):
         autopilot.get_mode("fast")
 

@@ -27,7 +27,7 @@ def row_of(project, blueprint: str) -> dict:
 
 
 def fitted_of(project, model_id: str):
-    return RunStore(project.path / "leaderboard").load_fitted(model_id)
+    return RunStore(project.path / "runs" / "leaderboard").load_fitted(model_id)
 
 
 def test_markdown_document_of_the_logistic_regression(project, tmp_path):
@@ -139,13 +139,13 @@ def test_document_command_and_its_errors(project, tmp_path):
     assert run.stdout.startswith(f"documented {row['id']}: {out} (+ ") and out.is_file()
     assert "Predict the training class frequencies" in out.read_text(encoding="utf-8")
     bad = CliRunner().invoke(main, ["document", "M99", "--project", str(project.path)])
-    assert bad.exit_code == 2 and bad.stderr.startswith("Error: unknown model id 'M99'")
+    assert bad.exit_code == 1 and bad.stderr.startswith("Error: unknown model id 'M99'")
     assert "Traceback" not in bad.output
     with pytest.raises(PixelboardError, match="unknown format 'pdf'"):
         project.document(row["id"], format="pdf")
     default = project.document("best", format="html", per_class=1, device="cpu", progress=False)
     best = project.load_leaderboard().best["id"]
-    assert default.path == project.path / "leaderboard" / "documents" / f"{best}.html" and default.model_id == best
+    assert default.path == project.path / "runs" / "leaderboard" / "documents" / f"{best}.html" and default.model_id == best
 
 
 def test_the_command_line_copy_of_the_formats_matches():

@@ -20,8 +20,8 @@ def test_demo_workflow_on_the_bundled_sample(tmp_path):
     result = CliRunner().invoke(main, ["demo", "--out", str(out), "--blueprints", "majority,lr_l2,mlp", "--quiet",
                                        "--jobs", "1"])
     assert result.exit_code == 0, result.output
-    for name in ("train.csv", "test.csv", "meta.csv", "submission.csv", "project/leaderboard/leaderboard.html",
-                 "project/leaderboard/report.html", "project/leaderboard/label_issues.csv"):
+    for name in ("train.csv", "test.csv", "meta.csv", "submission.csv", "project/runs/leaderboard/leaderboard.html",
+                 "project/runs/leaderboard/report.html", "project/runs/leaderboard/label_issues.csv"):
         assert (out / name).is_file(), name
     assert "Leaderboard" in result.output and "submission:" in result.output and "insights report:" in result.output
 
@@ -32,7 +32,7 @@ def test_demo_workflow_on_the_bundled_sample(tmp_path):
     # 10 classes: chance is ~0.10 macro F1; a real CNN embedding + LR reaches ~0.8 on this sample.
     assert score_submission(out / "submission.csv", out / "test_labels.csv", get_metric("macro_f1")) > 0.7
 
-    rows = json.loads((out / "project" / "leaderboard" / "leaderboard.json").read_text())["rows"]
+    rows = json.loads((out / "project" / "runs" / "leaderboard" / "leaderboard.json").read_text())["rows"]
     cv = {(r["blueprint"], r["featurizer"]): r["scores"]["macro_f1"]["cv_mean"] for r in rows if r["kind"] == "model"}
     baseline = cv[("lr_l2", "grayscale20")]
     assert cv[("lr_l2", "efficientnet_lite0")] > baseline + 0.03

@@ -12,8 +12,8 @@ N_IMAGES = len(CLASSES) * IMAGES_PER_CLASS
 
 
 def _one_line_error(result) -> str:
-    """Exit status 2, no traceback, exactly one ``Error:`` line; returns that line."""
-    assert result.exit_code == 2, result.output
+    """Exit status 1 (a data error; 2 is click's usage errors), no traceback, exactly one ``Error:`` line; returns that line."""
+    assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output and not isinstance(result.exception, (KeyError, AttributeError))
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1, result.stderr

@@ -124,7 +124,7 @@ def test_unknown_blender_fails_before_any_fit(tmp_path):
     root = write_embedding_project(tmp_path / "p")
     with pytest.raises(PixelboardError, match="unknown blender 'nope'"):
         run(root, blenders=["avg", "nope"])
-    assert not (root / "leaderboard" / "models").exists()
+    assert not (root / "runs" / "leaderboard" / "models").exists()
 
 
 def test_class_errors_name_the_users_labels(tmp_path):

@@ -148,7 +148,7 @@ def test_augmented_copies_train_with_their_source_and_are_never_scored(tmp_path)
 def test_too_small_class_is_a_one_line_error(tmp_path):
     root = write_embedding_project(tmp_path / "p", per_class=3, featurizers=("fake_a",))
     out = CliRunner().invoke(main, ["leaderboard", "--project", str(root), "--blueprints", "majority", "--quiet"])
-    assert out.exit_code == 2
+    assert out.exit_code == 1
     assert out.output.startswith("Error: class ") and "has 3 images" in out.output
     assert len(out.output.strip().splitlines()) == 1
 
@@ -165,7 +165,7 @@ def test_cli_prints_table_writes_files_and_exports(embedding_project):
                                "--quiet"])
     assert out.exit_code == 0, out.output
     assert "Leaderboard" in out.output and "Regularized Logistic Regression (L2)" in out.output
-    folder = embedding_project / "leaderboard"
+    folder = embedding_project / "runs" / "leaderboard"
     for ext in ("csv", "md", "html", "json"):
         assert (folder / f"leaderboard.{ext}").is_file()
     html = (folder / "leaderboard.html").read_text()
@@ -185,7 +185,7 @@ def test_embeddings_that_do_not_match_the_images_are_a_one_line_error(embedding_
     image_set.labels.append(0)
     project.save_image_set(image_set)  # as if images were added without re-running featurize
     out = CliRunner().invoke(main, ["leaderboard", "--project", str(embedding_project), "--quiet"])
-    assert out.exit_code == 2 and len(out.output.strip().splitlines()) == 1
+    assert out.exit_code == 1 and len(out.output.strip().splitlines()) == 1
     assert "embeddings 'fake_a' lack 1 image(s) of set 'train' (e.g. new.png)" in out.output
 
 
@@ -202,7 +202,7 @@ def test_kill_9_mid_leaderboard_then_rerun_gives_the_uninterrupted_numbers(tmp_p
     command = [sys.executable, "-m", "pixelboard.cli", "leaderboard", "--project", str(root), "--quiet",
                "--jobs", "1", "--blueprints", ",".join(FAST), "--blenders", "avg,greedy", "--mode", "comprehensive"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    models = root / "leaderboard" / "models"
+    models = root / "runs" / "leaderboard" / "models"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and len(list(models.glob("*/result.json"))) < 2 and process.poll() is None:
         time.sleep(0.05)
@@ -215,14 +215,14 @@ def test_kill_9_mid_leaderboard_then_rerun_gives_the_uninterrupted_numbers(tmp_p
     assert f"{6 - finished_before} new model(s)" in resumed.output
     uninterrupted = CliRunner().invoke(main, command[3:] + ["--run", "clean"])
     assert uninterrupted.exit_code == 0, uninterrupted.output
-    a = json.loads((root / "leaderboard" / "leaderboard.json").read_text())["rows"]
-    b = json.loads((root / "clean" / "leaderboard.json").read_text())["rows"]
+    a = json.loads((root / "runs" / "leaderboard" / "leaderboard.json").read_text())["rows"]
+    b = json.loads((root / "runs" / "clean" / "leaderboard.json").read_text())["rows"]
     assert [(r["id"], r["scores"]) for r in a] == [(r["id"], r["scores"]) for r in b]
 
 
 def test_leaderboard_before_featurize_says_what_to_run(tmp_path):
     result = CliRunner().invoke(main, ["leaderboard", "--project", str(tmp_path / "empty"), "--quiet"])
-    assert result.exit_code == 2 and "featurize" in result.output and "Traceback" not in result.output
+    assert result.exit_code == 1 and "featurize" in result.output and "Traceback" not in result.output
 
 
 def test_fit_workers_receive_the_matrix_file_not_a_copy(tmp_path):

@@ -87,7 +87,7 @@ def test_model_choice_blend_and_id(trained):
         assert result.exit_code == 0, result.output
         assert len(pd.read_csv(out)) == 9
     result, _ = _predict(trained, "--model", "M99")
-    assert result.exit_code == 2 and "unknown model id 'M99'" in result.output
+    assert result.exit_code == 1 and "unknown model id 'M99'" in result.output
 
 
 def test_tta_averages_the_probabilities_of_the_transformed_copies(trained):
@@ -113,7 +113,7 @@ def test_tta_averages_the_probabilities_of_the_transformed_copies(trained):
 def test_featurizer_mismatch_is_a_clear_error(trained, tmp_path):
     """A model whose featurizer would not reproduce its training embeddings is refused, not used."""
     root, project, _ = trained
-    model_json = root / "project" / "leaderboard" / "models" / "M2" / "model" / "model.json"
+    model_json = root / "project" / "runs" / "leaderboard" / "models" / "M2" / "model" / "model.json"
     original = model_json.read_text()
     meta = json.loads(original)
     meta["featurizer"]["fingerprint"] = "0000000000000000"
@@ -122,7 +122,7 @@ def test_featurizer_mismatch_is_a_clear_error(trained, tmp_path):
         result, _ = _predict(trained, "--model", "M2", out_name="mismatch.csv")
     finally:
         model_json.write_text(original)
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert "no longer matches" in result.output and len(result.output.strip().splitlines()) == 1
 
 
@@ -148,7 +148,7 @@ def test_predict_without_a_leaderboard_says_what_to_run(tmp_path):
     write_image(tmp_path / "imgs" / "a.png")
     result = CliRunner().invoke(main, ["predict", "--images", str(tmp_path / "imgs"), "--project",
                                        str(tmp_path / "empty"), "--out", str(tmp_path / "s.csv")])
-    assert result.exit_code == 2 and "run `pixelboard leaderboard` first" in result.output
+    assert result.exit_code == 1 and "run `pixelboard leaderboard` first" in result.output
 
 
 def test_deploy_refits_on_every_image_and_predict_says_so(trained):
@@ -156,7 +156,7 @@ def test_deploy_refits_on_every_image_and_predict_says_so(trained):
     result = CliRunner().invoke(main, ["deploy", "--project", project, "--model", "M2", "--jobs", "1"])
     assert result.exit_code == 0, result.output
     assert "deployed M2" in result.output and "all 45 labelled images" in result.output
-    fitted = RunStore(Path(project) / "leaderboard").load_fitted("M2", deployed=True)
+    fitted = RunStore(Path(project) / "runs" / "leaderboard").load_fitted("M2", deployed=True)
     assert len(fitted.estimators) == 1 and "100%" in fitted.trained_on
     predicted, out = _predict(trained, out_name="deployed.csv")  # no --model: the deployed model
     assert predicted.exit_code == 0, predicted.output
@@ -205,11 +205,11 @@ def test_tampered_bundles_are_refused_without_running_their_code(trained, tmp_pa
     for path, message in ((hostile, "refusing to load"), (truncated, "not a readable model bundle"),
                           (not_a_zip, "not a readable model bundle")):
         result, _ = _predict(trained, "--bundle", str(path), out_name="never.csv")
-        assert result.exit_code == 2, result.output
+        assert result.exit_code == 1, result.output
         assert message in result.output and "Traceback" not in result.output
         assert len(result.output.strip().splitlines()) == 1, result.output
 
 
 def test_predict_refuses_to_overwrite_the_training_set(trained):
     result, _ = _predict(trained, "--set", "train", out_name="never.csv")
-    assert result.exit_code == 2 and "labelled training set" in result.output
+    assert result.exit_code == 1 and "labelled training set" in result.output

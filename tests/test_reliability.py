@@ -1,361 +1,613 @@
-"""Reliability through the command line: every bad input, damaged file, full disk or second process
-ends in one ``Error:`` line naming the culprit (exit 2, no traceback), or is handled (exit 0).
+"""The project's reliability battery: hostile projects, files and options, one table.
 
-What test_images.py, test_sources.py and test_featurize_*.py already drive is not repeated here.
+Every case plants something (a symlink where the project writes, a path out of the project in a
+record, a control character or formula prefix in a name, a truncated or wrong-typed record, a full
+disk, an unbounded option ...) into a copy of one small trained project, runs one command, and the
+runner asserts, for all of them alike:
+
+- the exit code: 0 handled, 1 a data error, 2 click's usage error, 130 interrupted;
+- an error is exactly one ``Error:`` line that names the file or value at fault, no traceback;
+- nothing outside the project changed (a sentinel folder, the images, the working directory);
+- nothing finished is lost (manifests, embeddings, cache rows, fitted rows, unless the case damaged them).
+
+Cases that already held before stay here so that they keep holding. Bad images and CSVs, locks
+and file modes: tests/test_reliability_inputs.py; kill -9 resume: tests/test_leaderboard.py.
 """
 
 from __future__ import annotations
 
+import csv
 import errno
 import io
+import json
 import os
-import stat
-import struct
-import subprocess
-import sys
-import tempfile
-import zlib
+import shutil
+import zipfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from PIL import Image
+from joblib import cpu_count
 
-from conftest import CLASSES, IMAGES_PER_CLASS, featurize_cli, generated_rgb, write_image
-from pixelboard import atomic
+from conftest import generated_rgb, write_image
 from pixelboard.cli import main
-from pixelboard.datasets.images import load_rgb
-from pixelboard.errors import PixelboardError
-from pixelboard.project import Project, check_name
 
-N_IMAGES = len(CLASSES) * IMAGES_PER_CLASS
-GRAY = ["--backbone", "grayscale20"]
+CLASSES = ("<img src=x onerror=alert(1)>", "=1+2", "@fox")  # hostile class names, as folder names
+PER_CLASS = 6
+FIRST = CLASSES[0]
 
 
-def _one_line_error(result) -> str:
-    """Exit status 2, no traceback, exactly one ``Error:`` line; returns that line."""
-    assert result.exit_code == 2, result.output
+def _cli(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+@dataclass
+class Env:
+    """One case's world: ``project`` (a copy of the trained one), its images, ``outside`` (a sentinel
+    folder no command may touch) and ``tmp`` (the test's folder, also the working directory)."""
+
+    tmp: Path
+    project: Path
+    images: Path
+    outside: Path
+
+    @property
+    def run(self) -> Path:
+        return self.project / "runs" / "leaderboard"
+
+    def leaderboard(self, *extra):
+        return ["leaderboard", "--quiet", "--project", self.project, "--jobs", "1", "--folds", "2", "--mode", "quick",
+                "--blueprints", "majority,lr_l2,mlp", "--blenders", "avg", *extra]
+
+    def featurize(self, *extra, images=None):
+        return ["featurize", "--quiet", "--workers", "0", "--project", self.project, "--images",
+                images or self.images, "--backbone", "grayscale20", *extra]
+
+    def predict(self, *extra, images=None):
+        return ["predict", "--quiet", "--workers", "0", "--project", self.project, "--images",
+                images or self.images / FIRST, "--out", self.tmp / "submission.csv", *extra]
+
+    def victim(self) -> Path:
+        return self.outside / "victim.txt"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> tuple[Path, Path]:
+    """Featurized (grayscale20), a quick 2-fold leaderboard with an average blend, the blend deployed."""
+    base = tmp_path_factory.mktemp("trained")
+    images = base / "images"
+    for c, name in enumerate(CLASSES):
+        for n in range(PER_CLASS):
+            write_image(images / name / (f"{'-' if n == 0 else ''}{n}.png"), seed=10 * c + n, size=(24, 20))
+    project = base / "p"
+    env = Env(base, project, images, base / "outside")
+    for command in (env.featurize(), env.leaderboard(), ["deploy", "--project", project, "--model", "blend",
+                                                         "--jobs", "1"]):
+        result = _cli(*command)
+        assert result.exit_code == 0, result.output
+    return project, images
+
+
+@pytest.fixture
+def env(trained, tmp_path, monkeypatch) -> Env:
+    project, images = trained
+    shutil.copytree(project, tmp_path / "p", symlinks=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "victim.txt").write_text("untouched\n")
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+    return Env(tmp_path, tmp_path / "p", images, outside)
+
+
+# --- the runner's checks ---------------------------------------------------------------------------------------
+FINISHED = ("datasets/*.json", "embeddings/*/*.npy", "embeddings/*/*.json", "cache/*/*", "runs/*/models/*/*.npy",
+            "runs/*/models/*/model/*", "runs/*/models/*/deployed/*", "runs/*/partition/*")
+
+
+def _snapshot(folder: Path, skip: Path | None = None) -> dict[str, tuple]:
+    """Every entry under ``folder`` (not following links), with its size and modification time."""
+    found = {}
+    for path in [folder, *folder.rglob("*")]:
+        if skip is not None and (path == skip or skip in path.parents):
+            continue
+        st = os.lstat(path)  # a folder by its presence (its time changes with any entry made and removed)
+        found[str(path.relative_to(folder))] = (st.st_mode,) if path.is_dir() and not path.is_symlink() else (
+            st.st_mode, st.st_size, st.st_mtime_ns)
+    return found
+
+
+def _finished(project: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(project)): p.read_bytes() for pattern in FINISHED for p in project.glob(pattern)
+            if p.is_file() and not p.is_symlink()}
+
+
+def _error_line(result, code: int) -> str:
+    assert result.exit_code == code, result.output
     assert "Traceback" not in result.output and isinstance(result.exception, SystemExit), result.exception
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1, result.stderr
     return errors[0]
 
 
-def _png_header_only(path: Path, width: int, height: int) -> Path:
-    """A PNG whose header claims ``width`` x ``height`` (a decompression bomb, without the bytes)."""
-    buffer = io.BytesIO()
-    Image.new("1", (1, 1)).save(buffer, "PNG")
-    data = bytearray(buffer.getvalue())
-    data[16:24] = struct.pack(">II", width, height)
-    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
-    path.write_bytes(bytes(data))
+@dataclass(frozen=True)
+class Case:
+    name: str
+    setup: Callable[[Env], list]  # plants the fault; returns the command line to run
+    code: int  # the exit code
+    says: str  # in the one Error line (code 1, 2), in the output (code 0), on stderr (130)
+    check: Callable | None = None  # (env, result) -> None: the case's own assertions
+    damages: tuple[str, ...] = ()  # project files the case breaks or replaces: not "finished work"
+    writes: tuple[str, ...] = ("submission.csv",)  # files a command may write outside the project (in tmp)
+
+
+def run_case(case: Case, env: Env):
+    before_outside = _snapshot(env.tmp, skip=env.project)
+    images_before = _snapshot(env.images)
+    finished = {k: v for k, v in _finished(env.project).items() if not any(
+        k == d or k.startswith(d.rstrip("/") + "/") for d in case.damages)}
+    command = case.setup(env)
+    planted = _snapshot(env.tmp, skip=env.project)
+    result = _cli(*command)
+    if case.code in (1, 2):
+        line = _error_line(result, case.code)
+        assert case.says in line, line
+    elif case.code == 130:
+        assert result.exit_code == 130 and case.says in result.stderr, result.output
+    else:
+        assert result.exit_code == 0, result.output
+        assert case.says in result.output, result.output
+    assert "Traceback" not in result.output
+    after = _snapshot(env.tmp, skip=env.project)
+    changed = {k for k in set(planted) | set(after) if planted.get(k) != after.get(k)}
+    assert changed <= set(case.writes) | {"cwd"}, f"written outside the project: {sorted(changed)}"
+    assert _snapshot(env.images) == images_before
+    assert env.victim().read_text() == "untouched\n"
+    assert not [k for k in before_outside if k not in after and k not in case.writes]
+    now = _finished(env.project)
+    lost = [k for k, data in finished.items() if k not in now or (k.endswith((".npy", ".skops")) and now[k] != data)]
+    assert not lost, f"finished work lost: {lost}"
+    assert not list(env.project.rglob("*.tmp")), "a temporary was left behind"
+    if case.check:
+        case.check(env, result)
+    return result
+
+
+# --- plants ----------------------------------------------------------------------------------------------------
+def _link(env: Env, relative: str, target: Path | None = None) -> Path:
+    path = env.project / relative
+    if path.exists() or path.is_symlink():
+        path.unlink()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.symlink_to(target or env.victim())
     return path
 
 
-@pytest.fixture(scope="module")
-def large_png(tmp_path_factory) -> Path:
-    """A real 10,500 x 9,100 px (95.6 MP) 1-bit PNG: above Pillow's own 89 MP limit, quick to write."""
-    path = tmp_path_factory.mktemp("large") / "scan.png"
-    image = Image.new("1", (10_500, 9_100), 1)
-    image.paste(0, (2_000, 1_000, 8_000, 4_000))
-    image.save(path)
-    return path
+def _edit_json(env: Env, relative: str, change: Callable[[dict], object]) -> None:
+    path = env.project / relative
+    path.write_text(json.dumps(change(json.loads(path.read_text()))))
 
 
-# --- 1. --max-pixels is the one limit ------------------------------------------------------------------
-def test_large_scan_within_max_pixels_is_featurized_in_bounded_memory(tmp_path, large_png):
-    folder = tmp_path / "scans"
+def _write(env: Env, relative: str, data: bytes | str) -> None:
+    path = env.project / relative
+    path.write_bytes(data if isinstance(data, bytes) else data.encode())
+
+
+def _truncate(env: Env, relative: str) -> None:
+    path = env.project / relative
+    path.write_bytes(path.read_bytes()[: max(1, path.stat().st_size // 2)])
+
+
+def _then(*steps):
+    """Run each step (callables of env) and return the last one's value: setup = plant + command."""
+    def setup(env):
+        value = None
+        for step in steps:
+            value = step(env)
+        return value
+    return setup
+
+
+def _is_regular(relative: str):
+    def check(env, result):
+        path = env.project / relative
+        assert path.is_file() and not path.is_symlink()
+    return check
+
+
+def _member_path(env: Env, sub: str) -> list:
+    if sub == "model":  # the fold models' blend, not its deployed refit (which predict would prefer)
+        (env.run / "deployed.json").unlink()
+    _edit_json(env, f"runs/leaderboard/models/B1/{sub}/model.json",
+               lambda m: {**m, "members": ["../../../../x/models/M2", *m["members"][1:]]})
+    return env.predict(*(["--model", "B1"] if sub == "model" else []))
+
+
+# --- injection -------------------------------------------------------------------------------------------------
+INJECTED = "2026-12-04 00:00:00 ERROR   pixelboard: forged"
+
+
+def _newline_folder(env: Env) -> Path:
+    folder = env.tmp / "newline"
+    write_image(folder / "good.png", seed=1, size=(24, 20))
+    (folder / f"bad\n{INJECTED}.png").write_bytes(b"")
+    return folder
+
+
+def _no_forged_line(env, result):
+    lines = [*result.stderr.splitlines(), *result.stdout.splitlines(),
+             *(env.project / "embeddings" / "unseen" / "featurize.log").read_text().splitlines()]
+    assert not [line for line in lines if line.startswith(INJECTED)]
+    assert any("bad\\n" + INJECTED in line for line in lines)
+
+
+def _markdown_escaped(env, result):
+    (document,) = (env.run / "documents").glob("*.md")
+    text = document.read_text(encoding="utf-8")
+    assert "<img" not in text and "&lt;img src=x onerror=alert(1)&gt;" in text
+
+
+def _csv_cells_are_text(env, result):
+    cells = [cell for name in ("label_issues.csv", "near_duplicates.csv", "outliers.csv")
+             for row in csv.reader(io.StringIO((env.run / name).read_text(encoding="utf-8"))) for cell in row[:3]]
+    assert any(cell.startswith("'=1+2") for cell in cells)  # the class names and file IDs are there, neutralised
+    assert not [cell for cell in cells if cell[:1] in ("=", "+", "@") or (cell[:1] == "-" and not _number(cell))]
+    page = (env.run / "report.html").read_text(encoding="utf-8")
+    assert "<img src=x onerror" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+
+
+def _number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+# --- tracebacks ------------------------------------------------------------------------------------------------
+def _non_utf8_folder(env: Env) -> list:
+    folder = env.tmp / "bytes"
     folder.mkdir()
-    (folder / "scan.png").symlink_to(large_png)
-    write_image(folder / "small.png")
-    result = featurize_cli("--images", folder, "--unlabelled", "--project", tmp_path / "p", *GRAY)
-    assert result.exit_code == 0, result.output
-    assert "2 rows" in result.stdout
-    # With a target size the decoded scan is box-reduced at once: no 95 MP RGB copy is kept.
-    shrunk = load_rgb(large_png, draft_size=(225, 225))
-    assert shrunk.mode == "RGB" and 450 <= min(shrunk.size) < 1_000
+    with open(os.path.join(os.fsencode(folder), b"caf\xe9.png"), "wb") as handle:
+        generated_rgb(3, (24, 20)).save(handle, format="PNG")
+    write_image(folder / "plain.png", seed=2, size=(24, 20))
+    return env.predict(images=folder)
 
 
-def test_bomb_above_max_pixels_names_the_option(tmp_path):
-    folder = tmp_path / "images"
+def _submission_names_the_bytes(env, result):
+    data = (env.tmp / "submission.csv").read_bytes()
+    assert b"caf\xe9.png" in data and b"plain.png" in data
+
+
+# --- silent drops ----------------------------------------------------------------------------------------------
+def _mixed_folder(env: Env) -> list:
+    folder = env.tmp / "mixed"
+    write_image(folder / "a.png", seed=1, size=(24, 20))
+    frames = [generated_rgb(s, (24, 20)).convert("P") for s in (2, 3)]
+    frames[0].save(folder / "moving.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    (folder / "notes.txt").write_text("not an image")
+    (folder / "gone.png").symlink_to(env.tmp / "nowhere.png")
+    return env.predict(images=folder)
+
+
+def _every_file_used_or_named(env, result):
+    rows = (env.tmp / "submission.csv").read_text().splitlines()[1:]
+    assert sorted(row.split(",")[0] for row in rows) == ["a.png", "moving.gif"]
+    warning = [line for line in result.stderr.splitlines() if line.startswith("left out 2 file(s)")]
+    assert len(warning) == 1 and "notes.txt (not an image)" in warning[0] and "gone.png (broken symbolic link)" in warning[0]
+
+
+# --- namespaces --------------------------------------------------------------------------------------------------
+def _run_config_is_a_run(env, result):
+    config = json.loads((env.run / "config.json").read_text())
+    assert config["options"]["run"] == "leaderboard"
+    assert json.loads((env.project / "datasets" / "config.json").read_text())["name"] == "config"
+
+
+def _old_layout(env: Env) -> list:
+    (env.project / "runs" / "leaderboard").rename(env.project / "leaderboard")
+    (env.project / "runs").rmdir()
+    return env.predict()
+
+
+def _moved(env, result):
+    assert (env.run / "ranking.json").is_file() and not (env.project / "leaderboard").exists()
+
+
+# --- full disk ---------------------------------------------------------------------------------------------------
+def _no_space_to_reserve(env: Env) -> list:
+    def refuse(fd, offset, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    env.monkeypatch.setattr(os, "posix_fallocate", refuse)
+    return env.featurize("--set", "more")
+
+
+def _short_write(env: Env) -> list:
+    def short(*args, **kwargs):  # what numpy says when the disk fills mid-array (errno unset)
+        raise OSError("6000 requested and 1520 written")
+
+    env.monkeypatch.setattr(np, "save", short)
+    return env.leaderboard("--run", "fresh")
+
+
+def _orphans(env: Env) -> list:
+    folder = env.project / "embeddings" / "more"
     folder.mkdir()
-    _png_header_only(folder / "bomb.png", 20_000, 20_000)
-    write_image(folder / "fine.png")
-    line = _one_line_error(featurize_cli("--images", folder, "--unlabelled", "--project", tmp_path / "p", *GRAY))
-    assert "bomb.png" in line and "20000x20000" in line and "--max-pixels 250,000,000" in line
-    # Raising --max-pixels moves the limit: the same file now gets as far as decoding (it has no pixel data).
-    line = _one_line_error(featurize_cli("--images", folder, "--unlabelled", "--project", tmp_path / "p",
-                                         "--max-pixels", 500_000_000, *GRAY))
-    assert "bomb.png" in line and "oversized" not in line
+    (folder / ".grayscale20.npy.999999999.abc123.tmp").write_bytes(b"x" * 1000)  # its writer is gone
+    old = folder / ".grayscale20.npy.k2j3h4.tmp"  # an older pixelboard's, two days old
+    old.write_bytes(b"x" * 1000)
+    os.utime(old, (old.stat().st_atime - 2 * 86400,) * 2)
+    return env.featurize("--set", "more")
 
 
-# --- 2, 3, 8, 12: bad inputs, one table ------------------------------------------------------------------
-def _flat(tmp_path, name: str, write) -> list:
-    """An unlabelled folder with one good image and ``write(path)`` as ``name``."""
-    folder = tmp_path / "flat"
-    write_image(folder / "good.png", seed=1)
-    write(folder / name)
-    return ["--images", folder, "--unlabelled"]
+# --- bundles -----------------------------------------------------------------------------------------------------
+def _bundle(env: Env, damage: Callable[[str, bytes], list[tuple[str, bytes]]]) -> list:
+    plain = env.tmp / "plain.pbz"
+    assert _cli("export-model", "--project", env.project, "--out", plain).exit_code == 0
+    hostile = env.tmp / "model.pbz"
+    with zipfile.ZipFile(plain) as src, zipfile.ZipFile(hostile, "w") as dst:
+        for item in src.infolist():
+            for name, data in damage(item.filename, src.read(item)):
+                dst.writestr(name, data)
+    return env.predict("--bundle", hostile)
 
 
-def _save(image: Image.Image, **kwargs):
-    return lambda path: image.save(path, **kwargs)
+def _garbled_estimator(name, data):
+    return [(name, b"garbage" if name.endswith("estimator_0.skops") else data)]
 
 
-def _exif_rotated(path: Path):
-    exif = Image.Exif()
-    exif[0x0112] = 6  # stored turned: viewers rotate it 90 degrees clockwise
-    generated_rgb(4, (40, 30)).save(path, exif=exif.tobytes())
+def _zip_slip(name, data):
+    return [(name, data), *([("../../outside/evil.skops", b"x")] if name == "bundle.json" else [])]
 
 
-def _palette_with_transparency(path: Path):
-    image = generated_rgb(5).convert("P")
-    image.info["transparency"] = 0
-    image.save(path)
+def _names_the_bundle(env, result):
+    assert "/tmp/tmp" not in result.stderr and "model.pbz:model/" in result.stderr
 
 
-def _csv(tmp_path, cf, text: str, *extra) -> list:
-    path = cf.root / "labels.csv"
-    path.write_text(text)
-    return ["--images", cf.images, "--labels", path, *extra]
+# --- conventions ------------------------------------------------------------------------------------------------
+def _meta_two_names(env: Env) -> list:
+    folder = env.tmp / "comp"
+    for n in range(6):
+        write_image(folder / "images" / f"{n}.png", seed=n, size=(24, 20))
+    (folder / "train.csv").write_text("ID,target\n" + "".join(f"{n}.png,{n % 2}\n" for n in range(6)))
+    (folder / "meta.csv").write_text("target,class_name\n0,cat\n1,dog\n0,kitten\n")
+    return env.featurize("--labels", folder / "train.csv", "--meta", folder / "meta.csv", "--set", "comp",
+                         images=folder / "images")
 
 
-def _targets(cf, values) -> str:
-    return "ID,target\n" + "".join(f"{i},{v}\n" for i, v in zip(cf.ids, values))
+def _interrupt(env: Env) -> list:
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    env.monkeypatch.setattr("pixelboard.leaderboard.runner.run_leaderboard", stop)
+    return env.leaderboard("--run", "stopped")
 
 
-def _id_without_extension(tmp_path, cf):
-    (cf.images / cf.ids[0]).rename(cf.images / "UPPER.PNG")
-    ids = ["UPPER"] + list(cf.ids[1:])
-    return _csv(tmp_path, cf, "ID,target\n" + "".join(f"{i},{t}\n" for i, t in zip(ids, cf.targets)))
+def _jobs_capped(env, result):
+    log = (env.project / "runs" / "many" / "run.log").read_text()
+    assert f"jobs={min(1000, cpu_count())}," in log
 
 
-def _ambiguous_id(tmp_path, cf):
-    write_image(cf.images / "twin.png", seed=7)
-    write_image(cf.images / "twin.jpg", seed=8)
-    return _csv(tmp_path, cf, _targets(cf, cf.targets) + "twin,0\n")
+def _nothing_left(*relative):
+    def check(env, result):
+        for name in relative:
+            assert not (env.tmp / name).exists(), name
+    return check
+
+
+def _pickled_array(env: Env) -> list:
+    np.save(env.run / "models" / "M2" / "oof.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    return env.leaderboard()
+
+
+def _absent_project(env: Env) -> list:
+    return [*env.leaderboard()[:3], env.tmp / "none", *env.leaderboard()[4:]]
 
 
 CASES = [
-    # (name, setup(tmp_path, competition_folder) -> featurize arguments, exit code, fragment of the output)
-    ("zero-byte image", lambda t, cf: _flat(t, "empty.png", lambda p: p.write_bytes(b"")), 2, "empty.png (empty file"),
-    ("16-bit png", lambda t, cf: _flat(t, "deep.png", _save(Image.fromarray(
-        np.arange(1200, dtype=np.uint16).reshape(30, 40) * 50))), 0, "2 rows"),
-    ("cmyk jpeg", lambda t, cf: _flat(t, "print.jpg", _save(generated_rgb(3).convert("CMYK"))), 0, "2 rows"),
-    ("palette + transparency", lambda t, cf: _flat(t, "icon.png", _palette_with_transparency), 0, "2 rows"),
-    ("exif-rotated jpeg", lambda t, cf: _flat(t, "phone.jpg", _exif_rotated), 0, "2 rows"),
-    ("above --max-pixels", lambda t, cf: _flat(t, "huge.png", lambda p: _png_header_only(p, 30_000, 30_000)),
-     2, "huge.png (oversized image 30000x30000"),
-    ("absolute ID", lambda t, cf: _csv(t, cf, _targets(cf, cf.targets) + f"{cf.images / cf.ids[0]},1\n"),
-     2, "IDs point outside"),
-    ("no target column", lambda t, cf: _csv(t, cf, "ID\n" + "\n".join(cf.ids) + "\n"),
-     2, "labels.csv has no target column 'target'"),
-    ("no target column, --unlabelled", lambda t, cf: _csv(t, cf, "ID\n" + "\n".join(cf.ids) + "\n", "--unlabelled"),
-     0, "unlabelled"),
-    ("other target column", lambda t, cf: _csv(t, cf, _targets(cf, cf.targets).replace("target", "label", 1)),
-     2, "--target-column"),
-    *[(f"{word} target", lambda t, cf, word=word: _csv(t, cf, _targets(cf, [0, 1, 2, word] + list(cf.targets[4:]))),
-       2, "empty 'target'") for word in ("NaN", "nan", "NA", "null", " ")],
-    ("string class names", lambda t, cf: _csv(t, cf, _targets(cf, [CLASSES[v] for v in cf.targets])),
-     0, "3 classes"),
-    ("ID without extension finds X.PNG", _id_without_extension, 0, f"{N_IMAGES} rows"),
-    ("ID matching two files", _ambiguous_id, 2, "twin (twin.jpg and twin.png)"),
-    ("--set ../../X", lambda t, cf: _csv(t, cf, _targets(cf, cf.targets), "--set", "../../X"), 2, "not a plain name"),
-    ("--set /tmp/x", lambda t, cf: _csv(t, cf, _targets(cf, cf.targets), "--set", "/tmp/x"), 2, "not a plain name"),
-    ("--set .hidden", lambda t, cf: _csv(t, cf, _targets(cf, cf.targets), "--set", ".hidden"), 2, "not a plain name"),
-    ("--backbone ''", lambda t, cf: _csv(t, cf, _targets(cf, cf.targets), "--backbone", ""), 2, "no backbone given"),
+    # --- writes and reads outside the project
+    Case("run.log is a symlink", lambda e: (_link(e, "runs/leaderboard/run.log"), e.leaderboard())[1], 1,
+         "run.log is a symbolic link", damages=("runs/leaderboard/run.log",)),
+    Case("featurize.log is a symlink", lambda e: (_link(e, "embeddings/train/featurize.log"), e.featurize())[1], 1,
+         "featurize.log is a symbolic link"),
+    Case("a run folder links out", lambda e: (_link(e, "runs/other", e.outside), e.leaderboard("--run", "other"))[1],
+         1, "leads outside the project"),
+    Case("ranking.json is a symlink (held)", lambda e: (_link(e, "runs/leaderboard/ranking.json"), e.leaderboard())[1],
+         0, "new model(s) fitted", _is_regular("runs/leaderboard/ranking.json"), damages=("runs/leaderboard/ranking.json",)),
+    Case("manifest is a symlink (held)", lambda e: (_link(e, "datasets/train.json"), e.featurize())[1], 0,
+         "grayscale20:", _is_regular("datasets/train.json"), damages=("datasets/train.json",)),
+    Case("deployed blend member ../", lambda e: _member_path(e, "deployed"), 1,
+         "names an invalid file '../../../../x/models/M2'"),
+    Case("blend member ../", lambda e: _member_path(e, "model"), 1, "names an invalid file '../../../../x/models/M2'",
+         damages=("runs/leaderboard/models/B1/deployed",)),
+    Case("estimator file ../ (held)", lambda e: (_edit_json(e, "runs/leaderboard/models/M2/model/model.json", lambda m: {
+        **m, "estimators": ["../../../../../outside/e.skops"]}), e.predict("--model", "M2"))[1], 1, "names an invalid file"),
+    Case("deployed.json model ../", lambda e: (_edit_json(e, "runs/leaderboard/deployed.json", lambda d: {
+        **d, "model": "../../../x"}), e.predict())[1], 1, "'../../../x' is not a model id"),
+    Case("ranking id ../", lambda e: (_edit_json(e, "runs/leaderboard/ranking.json", lambda r: {
+        **r, "ids": ["../../x"]}), e.predict("--model", "best"))[1], 1, "'../../x' is not a model id"),
+    # --- injection
+    Case("file name with a newline (skipped)", lambda e: e.featurize("--skip-bad-images", "--set", "unseen",
+         "--unlabelled", images=_newline_folder(e)), 0, "1 rows", _no_forged_line),
+    Case("file name with a newline (error)", lambda e: e.featurize("--set", "unseen", "--unlabelled",
+         images=_newline_folder(e)), 1, "bad\\n" + INJECTED),
+    Case("class names in the Markdown document", lambda e: ["document", "--project", e.project, "--format", "md",
+         "--quiet"], 0, "documented", _markdown_escaped),
+    Case("class and file names in the report's CSVs", lambda e: ["report", "--project", e.project, "--quiet"], 0,
+         "data quality", _csv_cells_are_text),
+    # --- tracebacks
+    Case("non-UTF-8 file name in predict", _non_utf8_folder, 0, "predicted 2 images", _submission_names_the_bytes),
+    Case("featurize --seed -1", lambda e: e.featurize("--seed", "-1"), 2, "'--seed'"),
+    Case("leaderboard --seed 2**40", lambda e: e.leaderboard("--seed", str(2**40)), 2, "'--seed'"),
+    Case("ranking.json {} then predict best", lambda e: (_write(e, "runs/leaderboard/ranking.json", "{}"),
+         e.predict("--model", "best"))[1], 1, "ranking.json is damaged (not a ranking: no 'metric' field)"),
+    Case("config.json null then report", lambda e: (_write(e, "runs/leaderboard/config.json", "null"),
+         ["report", "--project", e.project, "--quiet"])[1], 1, "config.json is damaged (not a run config: a JSON null"),
+    Case("partition.json version only", lambda e: (_write(e, "runs/leaderboard/partition/partition.json",
+         '{"format_version": 2}'), e.leaderboard())[1], 1, "partition.json is damaged (not a saved partition: no 'n_rows'",
+         damages=("runs/leaderboard/partition/partition.json",)),
+    # --- names that were the project's own folders
+    Case("--run datasets", lambda e: e.leaderboard("--run", "datasets"), 0, "runs/datasets/leaderboard.csv"),
+    Case("--set config, then the run", _then(lambda e: _cli(*e.featurize("--set", "config")), lambda e: e.leaderboard()),
+         0, "new model(s) fitted", _run_config_is_a_run),
+    Case("--set ranking", lambda e: e.featurize("--set", "ranking"), 0, "grayscale20:",
+         lambda e, r: json.loads((e.run / "ranking.json").read_text())["ids"]),
+    Case("a project of the old layout", _old_layout, 0, "predicted", _moved),
+    # --- full disk
+    Case("full disk under a memory map", _no_space_to_reserve, 1, "no space left on "),
+    Case("full disk in np.save", _short_write, 1, ".npy): free some space"),
+    Case("orphaned temporaries", _orphans, 0, "grayscale20:"),  # the runner: no *.tmp left in the project
+    # --- bundles
+    Case("damaged bundle names the .pbz", lambda e: _bundle(e, _garbled_estimator), 1, "model.pbz:model/",
+         _names_the_bundle, writes=("plain.pbz", "model.pbz")),
+    Case("zip-slip bundle (held)", lambda e: _bundle(e, _zip_slip), 1, "unsafe path", writes=("plain.pbz", "model.pbz")),
+    # --- silent drops
+    Case("gif, text file and broken link in a folder", _mixed_folder, 0, "predicted 2 images",
+         _every_file_used_or_named),
+    # --- unbounded options
+    Case("--augment-copies 1000000", lambda e: e.featurize("--augment", "noise", "--augment-copies", "1000000"), 2,
+         "'--augment-copies'"),
+    Case("--jobs 1000", lambda e: e.leaderboard("--jobs", "1000", "--run", "many"), 0, "new model(s)", _jobs_capped),
+    Case("meta.csv gives a target two names", _meta_two_names, 1, "meta.csv gives target '0' two names ('cat' and "
+         "'kitten')"),
+    # --- a failed command leaves nothing behind; exit codes
+    Case("leaderboard in an empty folder", _absent_project, 1, "no image set 'train'", _nothing_left("none")),
+    Case("predict --bundle in an empty folder", lambda e: ["predict", "--images", e.images / FIRST, "--bundle",
+         "missing.pbz"], 1, "bundle not found: missing.pbz", _nothing_left("cwd/pixelboard-project")),
+    Case("predict --bundle away from any project", lambda e: (_cli("export-model", "--project", e.project, "--out",
+         e.tmp / "model.pbz"), ["predict", "--quiet", "--workers", "0", "--images", e.images / FIRST, "--bundle",
+         e.tmp / "model.pbz", "--out", e.tmp / "submission.csv"])[1], 0, "predicted 6 images",
+         _nothing_left("cwd/pixelboard-project"), writes=("model.pbz", "submission.csv")),
+    Case("failed run leaves no run folder", lambda e: e.leaderboard("--set", "nope", "--run", "x"), 1,
+         "no image set 'nope'", lambda e, r: not (e.project / "runs" / "x").exists() or pytest.fail("runs/x left")),
+    Case("Ctrl-C", _interrupt, 130, "Interrupted: finished work is saved"),
+    # --- planted pickles (held)
+    Case("pickled oof.npy", _pickled_array, 1, "oof.npy is damaged", damages=("runs/leaderboard/models/M2/oof.npy",)),
 ]
 
 
-@pytest.mark.parametrize("setup, code, fragment", [case[1:] for case in CASES], ids=[case[0] for case in CASES])
-def test_bad_and_unusual_inputs(tmp_path, competition_folder, setup, code, fragment):
-    args = setup(tmp_path, competition_folder)
-    result = featurize_cli(*GRAY, *args, "--project", tmp_path / "p")
-    if code == 2:
-        assert fragment in _one_line_error(result)
-    else:
-        assert result.exit_code == 0, result.output
-        assert fragment in result.stdout
-    assert not list(tmp_path.rglob("X*"))  # --set ../../X placed nothing outside the project
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+def test_hostile_case(case, env, monkeypatch):
+    env.monkeypatch = monkeypatch
+    run_case(case, env)
 
 
-def test_labels_without_target_column_leave_the_project_alone(tmp_path, competition_folder):
-    cf = competition_folder
-    ids_only = cf.root / "ids.csv"
-    ids_only.write_text("ID\n" + "\n".join(cf.ids[:3]) + "\n")
-    project = tmp_path / "p"
-    assert featurize_cli("--images", cf.images, "--labels", ids_only, "--unlabelled", "--project", project,
-                         *GRAY).exit_code == 0
-    manifest = (project / "datasets" / "test.json").read_bytes()
-    line = _one_line_error(featurize_cli("--images", cf.images, "--labels", cf.train_csv, "--target-column", "class",
-                                         "--project", project, *GRAY))
-    assert "train.csv has no target column 'class'" in line and "--unlabelled" in line
-    assert (project / "datasets" / "test.json").read_bytes() == manifest
+# --- every record kind: truncated, empty, wrong-typed ----------------------------------------------------------
+RECORDS = {  # record -> the command that reads it
+    "datasets/train.json": "leaderboard",
+    "embeddings/train/grayscale20.json": "leaderboard",
+    "runs/leaderboard/ids.json": "leaderboard",
+    "runs/leaderboard/partition/partition.json": "leaderboard",
+    "runs/leaderboard/ranking.json": "predict --model best",
+    "runs/leaderboard/config.json": "deploy",
+    "runs/leaderboard/deployed.json": "predict",
+    "runs/leaderboard/models/M2/result.json": "predict --model M2",
+    "runs/leaderboard/models/M2/model/model.json": "predict --model M2",
+}
+DAMAGE = {"truncated": _truncate, "empty": lambda e, r: _write(e, r, b""),
+          "null": lambda e, r: _write(e, r, "null"), "a list": lambda e, r: _write(e, r, "[1]")}
 
 
-def test_weights_given_a_csv_is_one_line(tmp_path, class_folder):
-    csv = tmp_path / "train.csv"
-    csv.write_text("ID,target\na,1\n")
-    line = _one_line_error(featurize_cli("--images", class_folder, "--project", tmp_path / "p",
-                                         "--backbone", "mobilenetv3_small", "--weights", csv))
-    assert "train.csv is not a torch state_dict" in line and ".safetensors" in line
+def _command(env: Env, name: str) -> list:
+    word, *extra = name.split()
+    if word == "leaderboard":
+        return env.leaderboard(*extra)
+    if word == "deploy":
+        return ["deploy", "--project", env.project, "--jobs", "1"]
+    return env.predict(*extra)
 
 
-def test_check_name_guards_every_path_built_from_a_name(tmp_path):
-    project = Project(tmp_path / "p")
-    assert check_name("train-2.v1", "set") == "train-2.v1"
-    for bad in ("../../X", "/tmp/x", "a/b", "..", ".x", "", "a b"):
-        with pytest.raises(PixelboardError, match="not a plain name"):
-            project.load_image_set(bad)
-        with pytest.raises(PixelboardError, match="not a plain name"):
-            project.run_dir(bad)
+@pytest.mark.parametrize("damage", DAMAGE)
+@pytest.mark.parametrize("record", RECORDS)
+def test_every_damaged_record_is_one_line_naming_it(env, record, damage):
+    case = Case(f"{record} {damage}", lambda e: (DAMAGE[damage](e, record), _command(e, RECORDS[record]))[1],
+                1, f"{env.project / record} is damaged", damages=(record,))
+    run_case(case, env)
 
 
-# --- 9. directory symlinks -------------------------------------------------------------------------------
-def test_directory_symlinks_are_not_followed(tmp_path, class_folder):
-    (class_folder / "cat" / "up").symlink_to("..", target_is_directory=True)  # a loop inside a class
-    (class_folder / "again").symlink_to(class_folder, target_is_directory=True)  # a loop as a "class"
-    outside = write_image(tmp_path / "elsewhere" / "linked.png", seed=50)
-    (class_folder / "dog" / "linked.png").symlink_to(outside)  # a file symlink is an ordinary image
-    result = featurize_cli("--images", class_folder, "--project", tmp_path / "p", *GRAY)
-    assert result.exit_code == 0, result.output
-    assert f"{N_IMAGES + 1} images" in result.stdout and "3 classes" in result.stdout
+# --- "delete it and run again" is true: done ---------------------------------------------------------------------
+ADVICE = {  # damaged file -> the command that reports it
+    "runs/leaderboard/models/M2/oof.npy": "leaderboard",
+    "runs/leaderboard/models/M2/holdout.npy": "leaderboard",
+    "runs/leaderboard/partition/group_fold.npy": "leaderboard",
+    "runs/leaderboard/partition/partition.json": "leaderboard",
+    "runs/leaderboard/ranking.json": "predict --model best",
+    "runs/leaderboard/config.json": "deploy",
+    "runs/leaderboard/ids.json": "leaderboard",
+    "runs/leaderboard/models/M2/result.json": "predict --model M2",
+    "runs/leaderboard/models/M2/model/estimator_0.skops": "predict --model M2",
+    "embeddings/train/grayscale20.npy": "leaderboard",
+}
 
 
-# --- 5. operating-system errors --------------------------------------------------------------------------
-def test_unwritable_project_is_one_line_naming_the_file(tmp_path, class_folder, monkeypatch):
-    """As root chmod does not stop writes, so the refusal of a read-only folder is simulated."""
-    def refused(*args, dir=None, **kwargs):
-        raise PermissionError(errno.EACCES, "Permission denied", os.path.join(dir, ".x.tmp"))
-
-    monkeypatch.setattr(tempfile, "mkstemp", refused)
-    project = tmp_path / "p"
-    line = _one_line_error(featurize_cli("--images", class_folder, "--project", project, *GRAY))
-    assert line == f"Error: cannot write {project / 'datasets' / 'train.json'}: Permission denied (errno 13)"
-
-
-def test_full_disk_says_so_and_keeps_finished_work(tmp_path, class_folder, monkeypatch):
-    project = tmp_path / "p"
-    matrix = project / "embeddings" / "train" / "grayscale20.npy"
-    real_replace = os.replace
-
-    def full_at_the_matrix(src, dst, *args, **kwargs):
-        if Path(dst) == matrix:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real_replace(src, dst, *args, **kwargs)
-
-    monkeypatch.setattr(os, "replace", full_at_the_matrix)
-    line = _one_line_error(featurize_cli("--images", class_folder, "--project", project, *GRAY))
-    assert "disk is full" in line and str(matrix) in line and "finished work is kept" in line
-    monkeypatch.undo()
-    assert not [p for p in project.rglob("*.tmp")]
-    result = featurize_cli("--images", class_folder, "--project", project, *GRAY)
-    assert result.exit_code == 0 and "0 computed" in result.stdout, result.output
+@pytest.mark.parametrize("record", ADVICE)
+def test_delete_it_and_run_again_recovers(env, record):
+    _truncate(env, record)
+    line = _error_line(_cli(*_command(env, ADVICE[record])), 1)
+    assert f"{env.project / record} " in line and "delete it and run `pixelboard " in line, line
+    (env.project / record).unlink()  # as the message says ...
+    again = line.split("delete it and run `pixelboard ")[1].split("`")[0].split()[0]
+    first = _cli(*(_command(env, again) if again != "featurize" else env.featurize()))
+    assert first.exit_code == 0, first.output  # ... and run the command it names again
+    assert (env.project / record).is_file()
+    assert _cli(*_command(env, ADVICE[record])).exit_code == 0  # the command that failed now works
 
 
-# --- 7. file modes -----------------------------------------------------------------------------------------
-def test_outputs_get_the_mode_of_a_plain_open(tmp_path, class_folder):
-    umask = os.umask(0o022)
-    os.umask(umask)
-    project = tmp_path / "p"
-    assert featurize_cli("--images", class_folder, "--project", project, *GRAY).exit_code == 0
-    outputs = [p for p in project.rglob("*") if p.is_file() and p.name != ".lock"]
-    assert len(outputs) >= 5
-    assert {oct(stat.S_IMODE(p.stat().st_mode)) for p in outputs} == {oct(0o666 & ~umask)}
+# --- a planted symbolic link at every kind of file the project writes ------------------------------------------
+LINKED = "is a symbolic link: pixelboard reads and writes its files only as plain files inside the project"
+FEATURIZED = ("embeddings/train", "datasets/train.json")
+WRITTEN = {  # a file the project writes -> the command that writes it again, its exit code, what else it rewrites
+    ".lock": ("leaderboard", 1, ()),
+    "file-index.json": ("featurize --augment hflip", 0, FEATURIZED),
+    "datasets/train.json": ("featurize", 0, ()),
+    "embeddings/train/grayscale20.npy": ("featurize --augment hflip", 0, FEATURIZED),
+    "embeddings/train/grayscale20.json": ("featurize --augment hflip", 0, FEATURIZED),
+    "runs/leaderboard/ids.json": ("leaderboard", 1, ()),
+    "runs/leaderboard/config.json": ("leaderboard", 0, ()),
+    "runs/leaderboard/ranking.json": ("leaderboard", 0, ()),
+    "runs/leaderboard/leaderboard.html": ("leaderboard", 0, ()),
+    "runs/leaderboard/learning_curve.json": ("leaderboard", 0, ()),
+    "runs/leaderboard/deployed.json": ("deploy", 0, ("runs/leaderboard/models",)),
+    "runs/leaderboard/models/M2/result.json": ("leaderboard", 1, ()),
+    "runs/leaderboard/models/M2/oof.npy": ("leaderboard", 1, ()),
+    "datasets/test.json": ("predict", 1, ()),
+}
 
 
-# --- 6. damaged files ----------------------------------------------------------------------------------------
-@pytest.fixture
-def featurized(tmp_path, class_folder) -> Path:
-    project = tmp_path / "p"
-    assert featurize_cli("--images", class_folder, "--project", project, *GRAY).exit_code == 0
-    return project
+@pytest.mark.parametrize("relative", WRITTEN)
+def test_a_planted_link_is_never_followed(env, relative):
+    """Written: the link is replaced by the project's own file; read first: refused in one line. Never
+    is the file it points to read or written."""
+    name, code, rewrites = WRITTEN[relative]
+    word, *extra = name.split()
+    command = env.featurize(*extra) if word == "featurize" else _command(env, name)
+    case = Case(f"link at {relative}", lambda e: (_link(e, relative), command)[1], code,
+                f"{env.project / relative} {LINKED}" if code else "", damages=(relative, *rewrites))
+    run_case(case, env)
+    path = env.project / relative
+    assert path.is_symlink() if code else not path.is_symlink() and path.is_file()
 
 
-def _leaderboard(project):
-    return CliRunner().invoke(main, ["leaderboard", "--quiet", "--project", str(project), "--jobs", "1"])
+# --- the escaping helpers the outputs share ---------------------------------------------------------------------
+@pytest.mark.parametrize("raw, shown", [
+    ("a\nb", "a\\nb"), ("a\rb", "a\\rb"), ("tab\there", "tab\\there"), ("\x1b[31mred", "\\x1b[31mred"),
+    ("bidi\u202egnp.exe", "bidi\\u202egnp.exe"), ("line\u2028sep", "line\\u2028sep"),
+    (os.fsdecode(b"caf\xe9.png"), "caf\\xe9.png"), ("plain é 猫.png", "plain é 猫.png")])
+def test_printable_escapes_what_could_rewrite_a_line(raw, shown):
+    from pixelboard.logs import printable
+
+    assert printable(raw) == shown
 
 
-@pytest.mark.parametrize("damage", ["not json", "missing keys", "sidecar", "matrix"])
-def test_damaged_project_files_are_one_line(featurized, damage):
-    target = {"not json": featurized / "datasets" / "train.json",
-              "missing keys": featurized / "datasets" / "train.json",
-              "sidecar": featurized / "embeddings" / "train" / "grayscale20.json",
-              "matrix": featurized / "embeddings" / "train" / "grayscale20.npy"}[damage]
-    if damage == "missing keys":
-        target.write_text('{"name": "train"}')
-    else:
-        target.write_bytes(target.read_bytes()[: target.stat().st_size // 2])
-    line = _one_line_error(_leaderboard(featurized))
-    assert f"{target} is damaged" in line and "re-run `pixelboard featurize" in line
+@pytest.mark.parametrize("raw, written", [("=1+2", "'=1+2"), ("+fox", "'+fox"), ("-x.png", "'-x.png"),
+                                          ("@fox", "'@fox"), ("\tx", "'\tx"), ("cat", "cat"), ("a=b", "a=b")])
+def test_csv_text_cells_never_start_a_formula(tmp_path, raw, written):
+    from pixelboard.insights.data_quality import LabelIssue, write_csv
 
-
-@pytest.mark.parametrize("part", [".json", ".npy"])
-def test_damaged_cache_shard_names_only_its_own_files(featurized, class_folder, part):
-    (shard,) = featurized.glob(f"cache/*/shard-*{part}")
-    shard.write_bytes(b"\xff\xfe garbage")
-    line = _one_line_error(featurize_cli("--images", class_folder, "--project", featurized, *GRAY))
-    stem = shard.with_suffix("")
-    assert f"{shard} is damaged" in line and f"delete {stem}.npy and {stem.name}.json" in line
-    assert f"delete {shard.parent} " not in line  # never "throw the whole cache away"
-
-
-def test_read_npy_refuses_pickles_and_archives(tmp_path):
-    np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    with open(tmp_path / "archive.npy", "wb") as handle:
-        np.savez(handle, a=np.ones(2))
-    for name in ("objects.npy", "archive.npy"):
-        with pytest.raises(PixelboardError, match=f"{name} is damaged"):
-            atomic.read_npy(tmp_path / name)
-
-
-# --- 11. two processes on one project ----------------------------------------------------------------------
-HOLD_LOCK = "import sys, time\nfrom pixelboard.project import Project\n" \
-            "with Project(sys.argv[1]).lock():\n    print('locked', flush=True)\n    time.sleep(float(sys.argv[2]))\n"
-
-
-def _holder(project: Path, seconds: float) -> subprocess.Popen:
-    process = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(project), str(seconds)],
-                               stdout=subprocess.PIPE, text=True)
-    assert process.stdout.readline().strip() == "locked"
-    return process
-
-
-def test_second_process_waits_for_the_project_then_runs(tmp_path, class_folder):
-    holder = _holder(tmp_path / "p", 2.0)
-    try:
-        result = featurize_cli("--images", class_folder, "--project", tmp_path / "p", *GRAY)
-    finally:
-        holder.wait(timeout=60)
-    assert result.exit_code == 0, result.output
-    assert f"waiting for another pixelboard process using {tmp_path / 'p'} (pid {holder.pid}" in result.stderr
-
-
-def test_second_process_gives_up_after_the_timeout_naming_the_lock(tmp_path, class_folder, monkeypatch):
-    monkeypatch.setattr("pixelboard.project.LOCK_TIMEOUT", 0.5)
-    holder = _holder(tmp_path / "p", 60.0)
-    try:
-        line = _one_line_error(featurize_cli("--images", class_folder, "--project", tmp_path / "p", *GRAY))
-    finally:
-        holder.kill()
-        holder.wait(timeout=60)
-    assert f"pid {holder.pid}" in line and str(tmp_path / "p" / ".lock") in line
-    assert not (tmp_path / "p" / "datasets").exists()  # it waited before touching anything
-
-
-def test_a_reader_that_stops_early_is_not_an_error(tmp_path):
-    """`pixelboard list backbones | head -1`: the closed pipe ends the command quietly, with no
-    "Error:" line and no traceback (the command writes more than a pipe buffer holds, so the pipe
-    really breaks)."""
-    script = ("import click\n"
-              "from pixelboard.commands.common import friendly_errors\n"
-              "@click.command()\n@friendly_errors\n"
-              "def big():\n    for i in range(200_000):\n        click.echo(f'line {i}')\n"
-              "big()\n")
-    (tmp_path / "big.py").write_text(script)
-    shell = f"{sys.executable} {tmp_path / 'big.py'} 2>{tmp_path / 'err.txt'} | head -1; exit ${{PIPESTATUS[0]}}"
-    result = subprocess.run(["bash", "-c", shell], capture_output=True, text=True, timeout=120)
-    assert result.stdout == "line 0\n"
-    assert (tmp_path / "err.txt").read_text() == ""
-    assert result.returncode == 1
+    path = write_csv([LabelIssue(raw, raw, "cat", -0.5)], tmp_path / "issues.csv")
+    (row,) = list(csv.reader(io.StringIO(path.read_text())))[1:]
+    assert row[:3] == [written, written, "cat"] and float(row[3]) == -0.5  # numbers stay numbers

@@ -82,7 +82,7 @@ def parsed(text: str) -> Links:
 def test_report_has_every_section_and_finds_the_planted_problems(finished):
     project, result = finished
     page = result.path.read_text(encoding="utf-8")
-    assert result.path == project.path / "leaderboard" / "report.html"
+    assert result.path == project.path / "runs" / "leaderboard" / "report.html"
     ids = set(parsed(page).ids)
     top3 = [r["id"] for r in project.load_leaderboard().rows[:3]]
     assert result.models == top3
@@ -149,7 +149,7 @@ def test_leaderboard_table_sorts_in_the_browser(finished, tmp_path):
     dom, console = render(copy, tmp_path)
     assert not console, console
     values = [float(v) for v in re.search(r'data-sorted="([^"]*)"', dom).group(1).split("|")]
-    by_rank = [r["fit_seconds"] for r in pixelboard.Project(result.path.parents[1]).load_leaderboard().rows]
+    by_rank = [r["fit_seconds"] for r in pixelboard.Project(result.path.parents[2]).load_leaderboard().rows]
     assert sorted(values) == sorted(by_rank) and values == sorted(values) and by_rank != values
 
 
@@ -165,15 +165,15 @@ def test_report_command_custom_output_and_errors(finished, tmp_path):
     ids = set(parsed(out.read_text(encoding="utf-8")).ids)
     best = project.load_leaderboard().rows
     assert f"model-{best[0]['id']}" in ids and f"model-{best[1]['id']}" not in ids
-    board = (project.path / "leaderboard" / "leaderboard.html").read_text(encoding="utf-8")
-    link = Path(os.path.relpath(out, project.path / "leaderboard")).as_posix()
+    board = (project.path / "runs" / "leaderboard" / "leaderboard.html").read_text(encoding="utf-8")
+    link = Path(os.path.relpath(out, project.path / "runs" / "leaderboard")).as_posix()
     assert f'href="{link}"' in board  # the leaderboard page links to where the report went
     from pixelboard.leaderboard.export import write_tables
 
-    write_tables(best, "macro_f1", project.path / "leaderboard", formats=("html",))  # back to report.html
+    write_tables(best, "macro_f1", project.path / "runs" / "leaderboard", formats=("html",))  # back to report.html
 
     empty = CliRunner().invoke(main, ["report", "--project", str(tmp_path / "nothing")])
-    assert empty.exit_code == 2 and empty.stderr.startswith("Error: no leaderboard in") and "Traceback" not in empty.output
+    assert empty.exit_code == 1 and empty.stderr.startswith("Error: no leaderboard in") and "Traceback" not in empty.output
     with pytest.raises(PixelboardError, match="models must be at least 1"):
         project.report(models=0)
 
@@ -186,7 +186,7 @@ def test_missing_images_are_one_line_errors(finished, tmp_path):
         run = CliRunner().invoke(main, ["report", "--project", str(project.path), "--quiet"])
     finally:
         hidden.rename(image)
-    assert run.exit_code == 2 and "Traceback" not in run.output
+    assert run.exit_code == 1 and "Traceback" not in run.output
     assert re.fullmatch(r"Error: 1 image\(s\) of set 'train' are missing \(e\.g\. .*c3_07\.png\); .*\n", run.stderr)
 
 

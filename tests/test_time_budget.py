@@ -77,7 +77,7 @@ def test_a_budget_stops_the_run_in_time_and_the_rerun_fits_only_the_missing_rows
 def test_a_budget_that_admits_nothing_is_a_one_line_error(embedding_project):
     out = CliRunner().invoke(main, ["leaderboard", "--project", str(embedding_project), "--quiet", "--jobs", "1",
                                     "--time-budget", "0.001"])
-    assert out.exit_code == 2 and len(out.output.strip().splitlines()) == 1, out.output
+    assert out.exit_code == 1 and len(out.output.strip().splitlines()) == 1, out.output
     assert "time budget of 0.001 s: skipped" in out.output and "no row finished" in out.output
 
 

@@ -159,7 +159,7 @@ def test_validate_under_scores_both_ways_and_invariant_rows_do_not_move(viewed):
                                        "--blueprints", "lr_l2", "--blenders", "avg", "--validate-under", "dihedral"])
     assert result.exit_code == 0, result.output
     assert "CV (shifted)" in result.output and "ranked by CV (shifted)" in result.output
-    rows = json.loads((root / "project" / "shifted" / "leaderboard.json").read_text())["rows"]
+    rows = json.loads((root / "project" / "runs" / "shifted" / "leaderboard.json").read_text())["rows"]
     by_featurizer = {r["featurizer"]: r for r in rows if r["kind"] == "model" and r["blueprint"] == "lr_l2"}
     for name in ("grayscale20+d4mean", "grayscale20+d4meanmax"):
         clean, shifted = by_featurizer[name]["scores"]["macro_f1"], by_featurizer[name]["scores_shifted"]["macro_f1"]
@@ -179,7 +179,7 @@ def test_validate_under_without_views_is_one_line(tmp_path, viewed):
                               "--project", project, "--backbone", "grayscale20", "--quiet", "--workers", "0"])
     result = CliRunner().invoke(main, ["leaderboard", "--project", project, "--quiet", "--jobs", "1",
                                        "--blueprints", "lr_l2", "--validate-under", "dihedral"])
-    assert result.exit_code == 2 and "featurize --views" in result.output, result.output
+    assert result.exit_code == 1 and "featurize --views" in result.output, result.output
     assert len(result.output.strip().splitlines()) == 1
 
 
@@ -248,7 +248,7 @@ def test_shift_finds_an_upright_test_set_alike(shifted_project):
 def test_shift_before_the_test_set_is_featurized_says_what_to_run(shifted_project):
     _, project = shifted_project
     result = CliRunner().invoke(main, ["shift", "--project", project, "--test", "nothing"])
-    assert result.exit_code == 2 and "featurize the test images first" in result.output
+    assert result.exit_code == 1 and "featurize the test images first" in result.output
 
 
 def test_composition_table_is_the_dihedral_group():

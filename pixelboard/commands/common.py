@@ -21,9 +21,15 @@ from pixelboard.options import BACKENDS
 from pixelboard.options import DEFAULT_BACKBONES as _BACKBONES
 from pixelboard.options import DEFAULT_PROJECT
 from pixelboard.errors import PixelboardError
-from pixelboard.logs import ROOT
+from pixelboard.logs import ROOT, printable
 
 DEFAULT_BACKBONES = ",".join(_BACKBONES)
+
+
+# Exit codes: 2 is click's own (a usage error: unknown option, value out of range); a problem with the
+# data, a file or the environment is 1; an interruption (Ctrl-C) is 130, as shells report SIGINT.
+EXIT_DATA_ERROR = 1
+EXIT_INTERRUPTED = 130
 
 
 def friendly_errors(command):
@@ -33,17 +39,17 @@ def friendly_errors(command):
         try:
             return command(*args, **kwargs)
         except PixelboardError as exc:
-            click.echo(f"Error: {exc}", err=True)
-            sys.exit(2)
+            click.echo(f"Error: {printable(str(exc))}", err=True)
+            sys.exit(EXIT_DATA_ERROR)
         except BrokenPipeError:  # the reader stopped early (`pixelboard list backbones | head`): not an error
             _silence_stdout()
             sys.exit(1)
         except OSError as exc:  # read-only folders, full disks, permissions: the user's to fix, not a bug
-            click.echo(f"Error: {os_error_message(exc)}", err=True)
-            sys.exit(2)
+            click.echo(f"Error: {printable(os_error_message(exc))}", err=True)
+            sys.exit(EXIT_DATA_ERROR)
         except KeyboardInterrupt:
             click.echo("Interrupted: finished work is saved; run the same command again to resume.", err=True)
-            sys.exit(130)
+            sys.exit(EXIT_INTERRUPTED)
     return wrapper
 
 
@@ -58,13 +64,26 @@ def os_error_message(exc: OSError) -> str:
     """One line naming the file and the cause, e.g. ``cannot write /x/y: Permission denied (errno 13)``."""
     where = exc.filename if exc.filename is not None else "a file"
     if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
-        return (f"the disk is full (writing {where}): free some space and run the same command again; "
-                "finished work is kept")
+        return (f"no space left on {_device_of(where)} (the disk is full, writing {where}): free some space and "
+                "run the same command again; finished work is kept")
     from pixelboard.atomic import WriteError
 
     verb = "cannot write" if isinstance(exc, WriteError) else "cannot access"
     cause = exc.strerror or str(exc) or type(exc).__name__
     return f"{verb} {where}: {cause}" + (f" (errno {exc.errno})" if exc.errno is not None else "")
+
+
+def _device_of(path) -> str:
+    """The mount point holding ``path`` (its nearest existing folder), as ``df`` would name it."""
+    try:
+        current = os.path.abspath(os.fsdecode(path))
+        while not os.path.exists(current) and os.path.dirname(current) != current:
+            current = os.path.dirname(current)
+        while not os.path.ismount(current):
+            current = os.path.dirname(current)
+        return current
+    except (TypeError, ValueError, OSError):
+        return "the disk"
 
 
 def name_callback(ctx: click.Context, param: click.Parameter, value):
@@ -148,7 +167,7 @@ class ConsoleHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            message = record.getMessage()
+            message = printable(record.getMessage())  # a file name with a newline cannot split the line
             if getattr(record, "say", False):
                 click.echo(message, err=record.levelno >= logging.WARNING)
             elif record.levelno >= logging.WARNING:

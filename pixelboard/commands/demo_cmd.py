@@ -45,7 +45,9 @@ def demo(ctx, out, jobs, blueprints, verbose, quiet):
     click.echo(f"test-set Macro F1 of the submission (labels kept aside in test_labels.csv): {score:.4f}")
     click.echo("== 5/5 report: confusion matrices, activation maps, embeddings map, likely label errors")
     report = _report(project, quiet)
-    click.echo(f"leaderboard table: {Path(project) / 'leaderboard' / 'leaderboard.html'}")
+    from pixelboard.project import Project as ProjectFiles
+
+    click.echo(f"leaderboard table: {ProjectFiles(project).run_dir('leaderboard') / 'leaderboard.html'}")
     click.echo(f"submission:        {submission}")
     if report is not None:
         click.echo(f"insights report:   {report}")

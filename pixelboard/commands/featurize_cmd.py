@@ -7,7 +7,7 @@ import click
 from pixelboard.api import Project
 from pixelboard.commands.common import (DEFAULT_BACKBONES, backend_options, friendly_errors, logging_options, name_callback,
                                         project_option, training_image_options)
-from pixelboard.options import DEFAULT_MAX_PIXELS, RESIZE_MODES
+from pixelboard.options import DEFAULT_MAX_PIXELS, MAX_AUGMENT_COPIES, MAX_SEED, RESIZE_MODES
 
 
 @click.command()
@@ -36,7 +36,8 @@ from pixelboard.options import DEFAULT_MAX_PIXELS, RESIZE_MODES
               "(rot90,rot180,rot270,hflip,vflip,transpose,transverse, or dihedral for all seven; "
               "rotate,blur,noise,jpeg,brightness,perspective,shadow,damage; ink,lowink,dirt,photocopy for documents). "
               "Join names with + to stack them in one copy (damage+ink), as a damaged test set stacks its damage.")
-@click.option("--augment-copies", default=1, show_default=True, type=click.IntRange(1),
+@click.option("--augment-copies", default=1, show_default=True, 
+              type=click.IntRange(1, MAX_AUGMENT_COPIES),
               help="Copies per random transform (every one but the rotations and flips).")
 @click.option("--views", default=None, help="Embed each image under these transforms too (dihedral: the 8 "
               "orientations of a page; or a list like --augment) and write invariant variants pooled over them "
@@ -45,7 +46,8 @@ from pixelboard.options import DEFAULT_MAX_PIXELS, RESIZE_MODES
               "themselves add nothing and are left out).")
 @click.option("--pool", "pools", default="mean", show_default=True,
               help="Invariant variants to write from --views: mean, meanmax (mean and max), or both (mean,meanmax).")
-@click.option("--seed", default=0, show_default=True, help="Seed of the random augmentations.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, MAX_SEED),
+              help="Seed of the random augmentations.")
 @click.option("--skip-bad-images", is_flag=True, help="Record unreadable images in the sidecar and go on.")
 @click.option("--max-pixels", default=DEFAULT_MAX_PIXELS, show_default=True, type=click.IntRange(1),
               help="Refuse larger images (decompression bombs).")

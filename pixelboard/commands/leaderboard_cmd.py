@@ -7,7 +7,7 @@ import click
 from pixelboard.api import Project
 from pixelboard.commands.common import (backend_options, friendly_errors, logging_options, name_callback,
                                         project_option)
-from pixelboard.options import DEFAULT_BLENDERS, DEFAULT_MODE, LEADERBOARD_MODES, TABLE_FORMATS
+from pixelboard.options import DEFAULT_BLENDERS, DEFAULT_MODE, LEADERBOARD_MODES, MAX_SEED, TABLE_FORMATS
 
 
 def run_option(command, help="Run directory inside the project (one partition per run)."):
@@ -24,7 +24,8 @@ def run_option(command, help="Run directory inside the project (one partition pe
 @click.option("--holdout-fraction", default=0.2, show_default=True, type=click.FloatRange(0, 0.5),
               help="Stratified holdout share, scored once and never used for ranking.")
 @click.option("--folds", default=5, show_default=True, type=click.IntRange(2), help="Cross-validation folds.")
-@click.option("--seed", default=0, show_default=True, help="Seed of the partition and of every model.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, MAX_SEED),
+              help="Seed of the partition and of every model.")
 @click.option("--mode", default=DEFAULT_MODE, show_default=True,
               help=f"{' | '.join(LEADERBOARD_MODES)}: autopilot screens every row on 16% then 32% of the images "
               "(one fold) and fits the best few with full CV; quick fits the blueprints that usually win, "

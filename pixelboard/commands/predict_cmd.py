@@ -10,6 +10,7 @@ from pixelboard.api import Project
 from pixelboard.commands.common import (friendly_errors, logging_options, name_callback, prediction_image_options,
                                         project_option)
 from pixelboard.commands.leaderboard_cmd import run_option
+from pixelboard.logs import printable
 
 
 @click.command()
@@ -47,7 +48,7 @@ def predict(images, labels_csv, id_column, target_column, project_dir, run, bund
         set_name=set_name, model=model, tta=tta, upright=upright, skip_bad_images=skip_bad_images, device=device,
         batch_size=batch_size, workers=workers, progress=not quiet)
     for bad in prediction.skipped:
-        click.echo(f"skipped {bad['file']}: {bad['reason']} (not in the submission)", err=True)
+        click.echo(printable(f"skipped {bad['file']}: {bad['reason']} (not in the submission)"), err=True)
     frame = prediction.to_frame(probabilities, id_column=id_column, target_column=target_column)
     atomic.write_text(out, frame.to_csv(index=False))
     fitted = prediction.model

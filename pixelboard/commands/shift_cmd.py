@@ -6,6 +6,7 @@ import click
 
 from pixelboard.api import Project
 from pixelboard.commands.common import friendly_errors, logging_options, name_callback, project_option
+from pixelboard.options import MAX_SEED
 
 
 @click.command()
@@ -16,7 +17,8 @@ from pixelboard.commands.common import friendly_errors, logging_options, name_ca
               help="Test image set (featurize it with --unlabelled --set NAME, or run predict once).")
 @click.option("--featurizer", default=None, help="Embeddings to compare [default: the first CNN featurizer both have].")
 @click.option("--top", default=10, show_default=True, type=click.IntRange(1), help="Test images to list.")
-@click.option("--seed", default=0, show_default=True, help="Seed of the folds and of the drawn views.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, MAX_SEED),
+              help="Seed of the folds and of the drawn views.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Also write the report as JSON.")
 @logging_options
 @friendly_errors

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import ExifTags, Image, ImageFile
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif")  # a GIF: its first frame
 # 250 MP: a 10,500 x 16,000 px scan (A0 at 600 dpi) fits; a decompression bomb's gigapixels do not.
 DEFAULT_MAX_PIXELS = 250_000_000
 # Above this, an image with a known target size is shrunk right after decoding (see ``_shrink``).

@@ -7,11 +7,13 @@ Three inputs, one result (:class:`ImageSet`):
 - unlabelled images for a test set (``unlabelled=True``): a flat or nested folder, or a CSV of IDs.
 
 Directory symlinks are never followed (a link to a parent folder would repeat every image, or
-loop); symlinks to files are ordinary images.
+loop); symlinks to files are ordinary images. Every file of a folder read as a whole is used or
+named: one warning line lists what was left out (not an image, a broken symbolic link).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -20,6 +22,9 @@ from typing import TYPE_CHECKING
 
 from pixelboard.datasets.images import IMAGE_EXTENSIONS, is_image_file
 from pixelboard.errors import PixelboardError
+from pixelboard.logs import SAY
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:  # pandas is imported only to read a CSV: `pixelboard export` must not pay for it
     import pandas as pd
@@ -108,15 +113,31 @@ def _read_flat_folder(image_dir: Path, *, name: str) -> ImageSet:
 
 
 def _list_images(directory: Path) -> list[Path]:
-    return sorted(p for p in _walk_files(directory) if is_image_file(p))
+    """The images under ``directory``; what else it holds is named in one warning line (nothing is
+    dropped silently: a folder predict would otherwise write a shorter submission without a word)."""
+    files, broken = _walk_files(directory)
+    images = sorted(p for p in files if is_image_file(p))
+    other = sorted(p for p in files if not is_image_file(p) and not p.name.startswith("."))
+    left_out = [*(f"{p.relative_to(directory).as_posix()} (not an image)" for p in other),
+                *(f"{p.relative_to(directory).as_posix()} (broken symbolic link)" for p in broken)]
+    if left_out:
+        log.warning(f"left out {len(left_out)} file(s) under {directory}: {_some(left_out)} "
+                    f"(images are {', '.join(IMAGE_EXTENSIONS)})", extra=SAY)
+    return images
 
 
-def _walk_files(directory: Path) -> list[Path]:
-    """Every file under ``directory`` (symlinks to files included), never entering a directory symlink."""
-    found = []
+def _walk_files(directory: Path) -> tuple[list[Path], list[Path]]:
+    """Every file under ``directory`` (symlinks to files included), never entering a directory symlink;
+    and the symbolic links that lead nowhere."""
+    found, broken = [], []
     for folder, subdirs, files in os.walk(directory, followlinks=False):
-        found += [Path(folder, f) for f in files if os.path.isfile(os.path.join(folder, f))]
-    return found
+        for name in files:
+            path = os.path.join(folder, name)
+            if os.path.isfile(path):
+                found.append(Path(path))
+            elif os.path.islink(path) and not os.path.exists(path):
+                broken.append(Path(path))
+    return found, broken
 
 
 def _read_csv_set(image_dir: Path, csv_path: Path, *, name: str, id_column: str, target_column: str | None,
@@ -181,7 +202,7 @@ def _resolve_files(image_dir: Path, ids: list[str], csv_path: Path) -> list[str]
     if escaping:
         raise PixelboardError(f"{csv_path}: IDs point outside {image_dir} (an ID is a path relative to it, "
                               f"without '..'): {_some(escaping)}")
-    present = {p.relative_to(image_dir).as_posix() for p in _walk_files(image_dir)}
+    present = {p.relative_to(image_dir).as_posix() for p in _walk_files(image_dir)[0]}
     by_stem: dict[str, list[str]] = {}  # "sub/x" -> image files named "sub/x.<ext>", any case
     for file in sorted(present):
         suffix = PurePosixPath(file).suffix
@@ -214,7 +235,12 @@ def _read_meta(path: Path, target_column: str) -> dict[str, str]:
     table = _read_csv(path)
     key = target_column if target_column in table.columns else "target"
     _require_columns(table, path, [key, "class_name"])
-    return {str(t): str(n) for t, n in zip(table[key], table["class_name"])}
+    names: dict[str, str] = {}
+    for target, name in zip(table[key], table["class_name"]):
+        if names.setdefault(str(target), str(name)) != str(name):
+            raise PixelboardError(f"{path} gives target {str(target)!r} two names ({names[str(target)]!r} and "
+                                  f"{str(name)!r}): keep one row per target")
+    return names
 
 
 def _inside(root: Path, image_id: str) -> bool:

@@ -167,10 +167,20 @@ def write_csv(records: list, path, record_type: type | None = None) -> Path:
 
 def _cell(value):
     if isinstance(value, (list, tuple)):
-        return ";".join(str(v) for v in value)
+        return spreadsheet_safe(";".join(str(v) for v in value))
     if isinstance(value, np.ndarray):
         raise PixelboardError("write_csv: array fields (e.g. ROC curves) do not fit a CSV cell")
-    return value
+    return spreadsheet_safe(value) if isinstance(value, str) else value
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(text: str) -> str:
+    """A text cell a spreadsheet shows as text: a leading ``=``, ``+``, ``-``, ``@``, tab or carriage
+    return gets a ``'`` first (OWASP's advice on CSV injection), so a file or class name such as
+    ``=HYPERLINK(...)`` is never run as a formula. Numbers are written as numbers, untouched."""
+    return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 def _unit_rows(X: np.ndarray, ids: list[str], what: str) -> np.ndarray:

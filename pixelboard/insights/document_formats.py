@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import html
 import io
 from pathlib import Path
 
@@ -31,8 +32,14 @@ def write_document(blocks: list[Block], fmt: str, output: Path, title: str) -> l
 
 
 # --- Markdown -------------------------------------------------------------------------------------------------
+def _md_text(text) -> str:
+    """Text as Markdown shows it, never as markup: a class name like ``<img onerror=...>`` or ``<script>``
+    is escaped as the HTML outputs escape it (Markdown renderers pass raw HTML through)."""
+    return html.escape(str(text), quote=False)
+
+
 def _md_cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    return _md_text(text).replace("|", "\\|").replace("\n", " ")
 
 
 def write_markdown(blocks: list[Block], output: Path) -> list[Path]:
@@ -40,11 +47,11 @@ def write_markdown(blocks: list[Block], output: Path) -> list[Path]:
     lines, written = [], []
     for block in blocks:
         if isinstance(block, Heading):
-            lines += ["#" * block.level + " " + block.text, ""]
+            lines += ["#" * block.level + " " + _md_text(block.text), ""]
         elif isinstance(block, Paragraph):
-            lines += [block.text, ""]
+            lines += [_md_text(block.text), ""]
         elif isinstance(block, Steps):
-            lines += [f"{i}. {item}" for i, item in enumerate(block.items, start=1)] + [""]
+            lines += [f"{i}. {_md_text(item)}" for i, item in enumerate(block.items, start=1)] + [""]
         elif isinstance(block, Table):
             lines.append("| " + " | ".join(_md_cell(c) for c in block.headers) + " |")
             lines.append("| " + " | ".join("---" for _ in block.headers) + " |")
@@ -54,7 +61,8 @@ def write_markdown(blocks: list[Block], output: Path) -> list[Path]:
             path = folder / f"{block.name}.png"
             atomic.write_bytes(path, block.png)
             written.append(path)
-            lines += [f"![{block.caption}]({folder.name}/{path.name})", "", f"*{block.caption}*", ""]
+            caption = _md_text(block.caption).replace("[", "\\[").replace("]", "\\]")
+            lines += [f"![{caption}]({folder.name}/{path.name})", "", f"*{caption}*", ""]
     atomic.write_text(output, "\n".join(lines))
     return written + [output]
 

@@ -27,7 +27,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from pixelboard.atomic import read_json, read_npy, write_json, write_npy
+from pixelboard.atomic import read_npy, read_record, write_json, write_npy
 from pixelboard.errors import PixelboardError
 from pixelboard.leaderboard.identity import groups_fingerprint
 
@@ -138,13 +138,16 @@ class Partition:
         for name in (_JSON, _NPY, _SCORED):
             if not (directory / name).is_file():
                 raise PixelboardError(f"no saved partition: {directory / name} is missing")
-        meta = read_json(directory / _JSON)
+        fix = "delete it and run `pixelboard leaderboard` again (the same partition is rebuilt from the labels and seed)"
+        meta = read_record(directory / _JSON, {"format_version": int}, "saved partition", fix=fix)
         if meta.get("format_version") != FORMAT_VERSION:
             raise PixelboardError(f"{directory / _JSON} has format_version {meta.get('format_version')!r}; "
                                   f"this pixelboard reads version {FORMAT_VERSION} — start a new run directory "
                                   "(--run NEW_NAME) or delete the old one")
-        group_fold = read_npy(directory / _NPY)
-        scored = read_npy(directory / _SCORED)
+        read_record(directory / _JSON, {"n_rows": int, "n_folds": int, "seed": int, "holdout_fraction": (int, float),
+                                        "labels_fingerprint": str, "holdout_rows": int}, "saved partition", fix=fix)
+        group_fold = read_npy(directory / _NPY, fix=fix)
+        scored = read_npy(directory / _SCORED, fix=fix)
         if group_fold.shape != scored.shape:
             raise PixelboardError(f"{directory / _NPY} and {directory / _SCORED} differ in length — "
                                   "the run directory is damaged")

@@ -197,7 +197,8 @@ def _skipped_line(ctx: RunContext, options: LeaderboardOptions) -> str:
 def _partition(store: RunStore, labels: Labels, groups: np.ndarray, options: LeaderboardOptions) -> Partition:
     wanted = (options.seed, options.holdout_fraction, options.folds)
     targets = labels.targets()  # the user's labels, so errors name them (not internal indices)
-    if (store.partition_dir / "partition.json").is_file():
+    saved = [store.partition_dir / name for name in ("partition.json", "group_fold.npy", "scored.npy")]
+    if all(path.is_file() for path in saved):  # else (none yet, or one deleted as an error advised): rebuild
         partition = Partition.load(store.partition_dir)
         if (partition.seed, partition.holdout_fraction, partition.n_folds) != wanted:
             raise PixelboardError(
@@ -294,8 +295,9 @@ def _parallel_fits(ctx: RunContext, todo: list[RowJob]) -> int:
     """``--jobs``, or fewer when that many of this stage's largest fit would pass ``--max-memory``."""
     largest = max(fit_bytes(j.candidate.blueprint, j.train_rows, j.rows.X.shape[1]) for j in todo)
     shared = sum(rows.X.nbytes for rows in {id(j.rows): j.rows for j in todo}.values())
-    jobs = parallel_fits(ctx.options.jobs, ctx.options.max_memory_gb, largest, shared)
-    if jobs < ctx.options.jobs:
+    fits = sum(len(job.folds) for job in todo)  # more workers than fits would only wait (and hold semaphores)
+    jobs = parallel_fits(min(ctx.options.jobs, fits), ctx.options.max_memory_gb, largest, shared)
+    if jobs < min(ctx.options.jobs, fits):
         log.info(f"--max-memory {ctx.options.max_memory_gb:g} GB: {jobs} fit(s) at a time for this stage "
                  f"(its largest fit needs about {largest / GB:.1f} GB)")
     return jobs

@@ -16,8 +16,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +27,12 @@ import numpy as np
 from pixelboard import atomic
 from pixelboard.errors import PixelboardError
 from pixelboard.fitted import FittedModel
+
+
+_MODEL_ID = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,40}")
+# What a damaged run file's message advises: both are true (tests/test_reliability.py does each).
+_RERUN_FIX = "delete it and run `pixelboard leaderboard` again (finished rows are reused)"
+_REFIT_FIX = "delete it and run `pixelboard leaderboard` again (that row is fitted again)"
 
 
 def row_key(spec: dict) -> str:
@@ -35,7 +43,13 @@ class RunStore:
     def __init__(self, directory: Path):
         self.directory = Path(directory)
         self._ids_path = self.directory / "ids.json"
-        self._ids: dict[str, str] = atomic.read_json(self._ids_path) if self._ids_path.is_file() else {}
+        self._ids: dict[str, str] = self._read_ids() if self._ids_path.is_file() else {}
+
+    def _read_ids(self) -> dict[str, str]:
+        ids = atomic.read_record(self._ids_path, {}, "model id table", fix=_REFIT_FIX)
+        if not all(isinstance(v, str) for v in ids.values()):
+            raise atomic.damaged(self._ids_path, "not a model id table: an id is not a string", _REFIT_FIX)
+        return ids
 
     @property
     def partition_dir(self) -> Path:
@@ -45,7 +59,10 @@ class RunStore:
         path = self.directory / "config.json"
         if not path.is_file():
             raise PixelboardError(f"no leaderboard in {self.directory}: run `pixelboard leaderboard` first")
-        return atomic.read_json(path)
+        config = atomic.read_record(path, {"options": dict, "classes": list}, "run config", fix=_RERUN_FIX)
+        if not isinstance(config["options"].get("set_name"), str):
+            raise atomic.damaged(path, "not a run config: options has no set_name", _RERUN_FIX)
+        return config
 
     def model_id(self, key: str, prefix: str) -> str:
         """The id of a row key, allocating the next free ``<prefix>N`` the first time."""
@@ -56,21 +73,39 @@ class RunStore:
         return self._ids[key]
 
     def model_dir(self, model_id: str) -> Path:
+        if not isinstance(model_id, str) or not _MODEL_ID.fullmatch(model_id):  # never a path out of the run
+            raise PixelboardError(f"{model_id!r} is not a model id of {self.directory} (ids look like M3 or B1)")
         return self.directory / "models" / model_id
 
     def load_result(self, model_id: str, key: str) -> dict | None:
         """The finished row with this key, or None (never run, interrupted, or made from other inputs)."""
         path = self.model_dir(model_id) / "result.json"
-        if not path.is_file():
-            return None
-        result = atomic.read_json(path)
+        if not path.is_file() or not self._complete(model_id):
+            return None  # a deleted array or model file ("delete it and run again"): the row is fitted again
+        result = self._read_result(path)
         return result if result.get("key") == key else None
+
+    def _complete(self, model_id: str) -> bool:
+        """Whether every file a finished row reads back is there."""
+        folder = self.model_dir(model_id)
+        if not all((folder / name).is_file() for name in ("oof.npy", "holdout.npy", "model/model.json")):
+            return False
+        with contextlib.suppress(PixelboardError, OSError):  # a damaged model.json: its own error, when read
+            meta = atomic.read_record(folder / "model" / "model.json", {"estimators": list}, "fitted model")
+            files = [*meta["estimators"], *([meta["blender"]] if meta.get("blender") else [])]
+            return all(isinstance(f, str) and (folder / "model" / Path(f).name).is_file() for f in files)
+        return True
 
     def read_result(self, model_id: str) -> dict:
         path = self.model_dir(model_id) / "result.json"
         if not path.is_file():
             raise PixelboardError(f"model {model_id} has no saved result in {self.directory}; re-run the leaderboard")
-        return atomic.read_json(path)
+        return self._read_result(path)
+
+    @staticmethod
+    def _read_result(path: Path) -> dict:
+        return atomic.read_record(path, {"id": str, "key": str, "kind": str, "scores": dict}, "leaderboard row",
+                                  fix=_REFIT_FIX)
 
     def save(self, model_id: str, result: dict, oof: np.ndarray, holdout: np.ndarray, fitted: FittedModel,
              shifted: tuple[np.ndarray, np.ndarray] | None = None) -> None:
@@ -86,7 +121,8 @@ class RunStore:
 
     def load_arrays(self, model_id: str, shifted: bool = False) -> tuple[np.ndarray, np.ndarray]:
         folder, suffix = self.model_dir(model_id), "_shifted" if shifted else ""
-        return atomic.read_npy(folder / f"oof{suffix}.npy"), atomic.read_npy(folder / f"holdout{suffix}.npy")
+        return (atomic.read_npy(folder / f"oof{suffix}.npy", fix=_REFIT_FIX),
+                atomic.read_npy(folder / f"holdout{suffix}.npy", fix=_REFIT_FIX))
 
     def save_ranking(self, model_ids: list[str], metric: str) -> None:
         atomic.write_json(self.directory / "ranking.json", {"metric": metric, "ids": model_ids})
@@ -96,7 +132,7 @@ class RunStore:
         path = self.directory / "ranking.json"
         if not path.is_file():
             raise PixelboardError(f"no leaderboard in {self.directory}: run `pixelboard leaderboard` first")
-        ranking = atomic.read_json(path)
+        ranking = atomic.read_record(path, {"metric": str, "ids": list}, "ranking", fix=_RERUN_FIX)
         return [self.read_result(m) for m in ranking["ids"]], ranking["metric"]
 
     # --- fitted models ----------------------------------------------------------------------
@@ -116,4 +152,5 @@ class RunStore:
     def deployed(self) -> dict | None:
         """What `pixelboard deploy` last refitted, or None."""
         path = self.directory / "deployed.json"
-        return atomic.read_json(path) if path.is_file() else None
+        fix = "delete it and run `pixelboard deploy` again"
+        return atomic.read_record(path, {"model": str}, "deployment record", fix=fix) if path.is_file() else None
