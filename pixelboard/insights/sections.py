@@ -105,7 +105,9 @@ def learning_curve_points(data: RunData, row: dict) -> tuple[dict[str, list[tupl
     points = [(float(r["sample_pct"]), float(r["score"])) for r in stages["rows"]
               if r.get("blueprint") == row["blueprint"] and r.get("featurizer") == row["featurizer"]
               and r.get("score") is not None and np.isfinite(float(r["score"]))]
-    return ({f"{row['label']} on {row['featurizer']}": points} if points else {}), str(stages.get("metric", data.metric))
+    # One point is not a curve (a row fitted at one sample size only): no picture for it.
+    return ({f"{row['label']} on {row['featurizer']}": points} if len(points) >= 2 else {}), \
+        str(stages.get("metric", data.metric))
 
 
 def _metric_label(name: str) -> str:
@@ -243,13 +245,29 @@ def embedding_section(data: RunData, featurizer: str | None = None, max_points: 
         lambda value: (np.asarray(value["rows"], dtype=np.int64),
                        np.asarray(value["coords"], dtype=np.float32).reshape(-1, 2)))
     used = np.asarray(used, dtype=np.int64)
-    rng = np.random.default_rng(0)
-    shown = rng.choice(len(used), size=min(n_thumbnails, len(used)), replace=False) if len(used) else []
+    shown = spread_points(coords, n_thumbnails)
     thumbs = [(int(p), data.image(data.labels.ids[used[p]])) for p in shown]
     png = figures.embedding_png(coords, data.labels.y[used], data.class_names, errors[used], thumbs,
                                 f"{featurizer} embeddings, 2-D map ({len(used):,} images; rings: misclassified "
                                 f"by {model_id})")
     return EmbeddingSection(featurizer, model_id, len(used), int(errors[used].sum()), png)
+
+
+def spread_points(coords: np.ndarray, n: int, gap: float = 0.08, seed: int = 0) -> list[int]:
+    """Up to ``n`` points, seeded, no two closer than ``gap`` of the map's extent on both axes at once:
+    the thumbnails drawn at them do not overlap."""
+    coords = np.asarray(coords, dtype=float).reshape(-1, 2)
+    if not len(coords):
+        return []
+    extent = np.maximum(np.ptp(coords, axis=0), 1e-12)
+    unit = (coords - coords.min(axis=0)) / extent
+    chosen: list[int] = []
+    for p in np.random.default_rng(seed).permutation(len(coords)):
+        if all(np.max(np.abs(unit[p] - unit[q])) >= gap for q in chosen):
+            chosen.append(int(p))
+            if len(chosen) == n:
+                break
+    return chosen
 
 
 def data_quality_section(data: RunData, featurizer: str | None = None) -> DataQualitySection:
