@@ -15,8 +15,11 @@ from pixelboard.insights import activation_maps, data_quality, embedding_map
 
 @pytest.fixture
 def project(insights_project, tmp_path):
-    """A copy of the session's project (this test deploys and writes cache entries of its own)."""
-    shutil.copytree(insights_project.path, tmp_path / "project")
+    """A copy of the session's project without the insight entries other tests made (this test deploys
+    and counts what it computes)."""
+    from pixelboard.insights.cache import FOLDER
+
+    shutil.copytree(insights_project.path, tmp_path / "project", ignore=shutil.ignore_patterns(FOLDER))
     return pixelboard.Project(tmp_path / "project")
 
 
