@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from pixelboard.api import Project
+from pixelboard.commands.conventions import out_option
 from pixelboard.commands.common import friendly_errors, logging_options, name_callback, project_option
 
 
@@ -17,7 +18,7 @@ from pixelboard.commands.common import friendly_errors, logging_options, name_ca
 @click.option("--featurizer", default=None, help="Embeddings to compare [default: the first CNN featurizer both have].")
 @click.option("--top", default=10, show_default=True, type=click.IntRange(1), help="Test images to list.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the folds and of the drawn views.")
-@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Also write the report as JSON.")
+@out_option(type=click.Path(dir_okay=False), default=None, help="Also write the report as JSON.")
 @logging_options
 @friendly_errors
 def shift(project_dir, train_set, test_set, featurizer, top, seed, out):
