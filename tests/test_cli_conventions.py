@@ -59,3 +59,20 @@ def test_closed_sets_are_choices_from_the_registries():
     assert wrong.exit_code == 2 and "'f2' is not one of" in wrong.output and "macro_f1" in wrong.output
     wrong = CliRunner().invoke(main, ["leaderboard", "--mode", "fast"])
     assert wrong.exit_code == 2 and "'fast' is not one of" in wrong.output
+
+
+def test_ticking_bar_redraws_while_one_long_step_runs(capsys, monkeypatch):
+    """A single 30-second refit must not look hung: the bar's clock moves without an update."""
+    import time
+
+    from pixelboard import progress
+
+    monkeypatch.setattr(progress, "TICK_SECONDS", 0.05)
+    with progress.ticking_bar(total=1, desc="long step", mininterval=0) as bar:
+        time.sleep(0.5)
+        drawn = capsys.readouterr().err.count("long step")
+        bar.update(1)
+    assert drawn >= 4  # redrawn by the ticker, not only at start
+    with progress.ticking_bar(total=1, desc="quiet step", disable=True) as bar:
+        bar.update(1)
+    assert "quiet step" not in capsys.readouterr().err

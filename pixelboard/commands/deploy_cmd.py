@@ -20,9 +20,9 @@ from pixelboard.commands.leaderboard_cmd import run_option
               help="A blend's members refit in parallel processes, one thread each [default: one per CPU core].")
 @logging_options
 @friendly_errors
-def deploy(project_dir, run, model, jobs):
+def deploy(project_dir, run, model, jobs, quiet=False):
     """Refit a leaderboard model (and a blend's members) on 100% of the labelled images."""
-    result = Project(project_dir).deploy(run=run, model=model, jobs=jobs)
+    result = Project(project_dir).deploy(run=run, model=model, jobs=jobs, progress=not quiet)
     fitted = result.model
     members = f" (members {', '.join(m.model_id for m in fitted.leaves())})" if fitted.kind == "blend" else ""
     click.echo(f"deployed {fitted.model_id} ({fitted.label}){members}: refitted on all {result.n_images:,} "
