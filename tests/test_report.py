@@ -337,3 +337,37 @@ def test_learning_curve_is_drawn_only_when_the_run_has_stages(finished):
     finally:
         if saved is not None:
             path.write_text(saved)
+
+
+class VisibleText(HTMLParser):
+    """The text a reader sees (no script, no style)."""
+
+    def __init__(self):
+        super().__init__()
+        self.parts, self._hidden = [], 0
+
+    def handle_starttag(self, tag, attrs):
+        self._hidden += tag in ("script", "style")
+
+    def handle_endtag(self, tag):
+        self._hidden -= tag in ("script", "style")
+
+    def handle_data(self, data):
+        if not self._hidden:
+            self.parts.append(data)
+
+
+def test_text_names_no_internal_files_and_numbers_keep_their_precision(finished):
+    _, result = finished
+    page = result.path.read_text(encoding="utf-8")
+    reader = VisibleText()
+    reader.feed(page)
+    text = " ".join(reader.parts)
+    assert not re.findall(r"[\w-]+\.(?:json|csv|npy|log)\b", text), "internal file names in the report's text"
+    assert not re.findall(r"\b\d+\.\d{5,}\b", text)  # no 0.123456789 or 64.00000
+    assert "download all label issues (CSV)" in text
+    numbers = re.findall(r'<td data-v="[^"]*" class="num">', page)
+    assert len(numbers) > 50  # right-aligned numeric cells
+    board = page[page.index('id="leaderboard-table"'):page.index("</table>", page.index('id="leaderboard-table"'))]
+    holdout = re.findall(r'class="num">(\d+\.\d+)</td>', board)
+    assert holdout and {len(v.split(".")[1]) for v in holdout} <= {2, 4}  # scores 4 digits, seconds 2
