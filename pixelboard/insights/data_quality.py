@@ -73,7 +73,10 @@ def find_label_issues(oof: np.ndarray, y: np.ndarray, ids: list[str], class_name
     (the evidence favours another label). Neither alone is enough: the disagreement alone lists every
     misclassified image (3x too many on digits, precision 0.36), the count alone can list an image
     whose own label still wins. Measured on planted flips by ``benchmarks/label_issues.py`` (results in
-    ``benchmarks/results/label_issues.json``), side by side with cleanlab's own filters.
+    ``benchmarks/results/label_issues.json``), side by side with cleanlab's own filters: 2,000
+    Fashion-MNIST images, 100 flipped, logistic regression on EfficientNet-Lite0 (82% accurate):
+    187 listed, recall 0.96, precision 0.51; cleanlab's default filter (prune_by_noise_rate) 0.87 / 0.37;
+    every image whose label loses 1.00 / 0.27 (366 listed).
 
     Holdout rows (NaN in ``oof``) are not judged: no out-of-fold prediction exists for them.
     """
