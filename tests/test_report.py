@@ -167,6 +167,10 @@ window.addEventListener("load", function () {
   document.body.dataset.leaderboardTop = String(Math.round(
     document.getElementById("leaderboard-table").getBoundingClientRect().top));
   document.body.dataset.matrixBottom = String(bottom("recommended"));
+  const table = document.getElementById("leaderboard-table");
+  const holdout = Array.from(table.tHead.rows[0].cells).find(function (c) { return c.textContent === "Holdout"; });
+  document.body.dataset.holdoutShown = String(
+    holdout.getBoundingClientRect().right <= table.parentElement.getBoundingClientRect().right + 1);
   document.body.dataset.measured = "1";
 });
 </script></body>"""
@@ -196,6 +200,7 @@ def test_every_section_renders_without_overflow_or_requests(finished, tmp_path, 
     if width == 1600:
         assert int(values["leaderboard-top"]) < int(values["fold"]) / 2
         assert int(values["matrix-bottom"]) <= int(values["fold"]), "the confusion matrix is below the first screen"
+        assert values["holdout-shown"] == "true", "the scores are scrolled out of the leaderboard's box"
 
 
 def test_first_screen_screenshot(finished, tmp_path):

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 REPORT_NAME = "report.html"
 CSV_NAMES = {"label_issues": "label_issues.csv", "near_duplicates": "near_duplicates.csv", "outliers": "outliers.csv"}
+LEADERBOARD_FIRST = ("Rank", "Model ID", "Blueprint", "Featurizer", "Cross Validation", "CV Std", "Holdout")
 MAX_LISTED = 60  # rows of each data-quality list shown with thumbnails (the CSVs hold them all)
 
 
@@ -145,12 +146,17 @@ def _leaderboard(data: RunData, detailed: set[str]) -> str:
     from pixelboard.leaderboard.table import table_records
 
     records = table_records(data.rows, data.metric)
-    headers = [c for c in records[0] if c != "Recommended"] if records else []
+    present = [c for c in records[0] if c != "Recommended"] if records else []
+    # The scores right after the model's name (they must be on the first screen); details to the right.
+    first = [c for c in LEADERBOARD_FIRST if c in present]
+    headers = first + [c for c in present if c not in first and c != "Levels"] + (["Levels"] * ("Levels" in present))
     rows = []
     for record in records:
         values = []
         for c in headers:
             value = record[c]
+            if c == "Levels":
+                value = value.replace(",", ", ")  # wraps
             if c == "Sample %" and isinstance(value, float) and value.is_integer():
                 value = int(value)  # 64, not 64.0000
             if c == "Model ID":

@@ -157,13 +157,13 @@ main>section,main>.grid>section,article{{background:#fff;border:1px solid #e4e7e
 margin:1rem 0;min-width:0}}
 .grid{{display:grid;gap:1rem;grid-template-columns:repeat(auto-fit,minmax(min(100%,460px),1fr));align-items:start}}
 .grid>*{{min-width:0}} .grid>section,.grid>div{{margin:0}}
-.overview{{grid-template-columns:minmax(0,1fr) minmax(0,500px);margin-top:1rem}}
+.overview{{grid-template-columns:minmax(0,1fr) minmax(0,440px);margin-top:1rem}}
 @media (max-width:1100px){{.overview{{grid-template-columns:minmax(0,1fr)}}}}
 .wide{{grid-column:1/-1}}
 .scroll{{overflow-x:auto;max-width:100%}}
 table{{border-collapse:collapse;font-size:13px;margin:.2rem 0 .8rem}}
-th,td{{padding:4px 8px;border-bottom:1px solid #e4e7eb;text-align:left;vertical-align:middle}}
-td.num{{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}} th{{white-space:nowrap}} td.long{{min-width:13rem}}
+th,td{{padding:4px 6px;border-bottom:1px solid #e4e7eb;text-align:left;vertical-align:middle}}
+td.num{{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}} th{{white-space:nowrap}} td.long{{min-width:9rem}}
 table.sortable th{{cursor:pointer;user-select:none}} th{{background:#f5f7fa;position:sticky;top:0}}
 th:hover{{background:#e4e7eb}} th.asc::after{{content:" \\25B2"}} th.desc::after{{content:" \\25BC"}}
 input.filter{{font:inherit;font-size:13px;padding:3px 7px;margin:.2rem 0;border:1px solid #cbd2d9;border-radius:4px;width:16rem;max-width:100%}}
