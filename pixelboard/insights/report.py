@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 REPORT_NAME = "report.html"
 CSV_NAMES = {"label_issues": "label_issues.csv", "near_duplicates": "near_duplicates.csv", "outliers": "outliers.csv"}
 LEADERBOARD_FIRST = ("Rank", "Model ID", "Blueprint", "Featurizer", "Cross Validation", "CV Std", "Holdout")
-MAX_LISTED = 60  # rows of each data-quality list shown with thumbnails (the CSVs hold them all)
+MAX_LISTED = 60
+SHOWN = 10  # of them in view; the rest behind "show more"  # rows of each data-quality list shown with thumbnails (the CSVs hold them all)
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,10 @@ def build_report(files: Project, run: str = "leaderboard", output: str | os.Path
 
     chosen, repeats = distinct_rows(data.rows, data.metric, models)
     with stage("model insights"):
-        detailed = [model_section(data, row) for row in chosen]
+        from tqdm.auto import tqdm
+
+        detailed = [model_section(data, row) for row in tqdm(chosen, desc="report: model pictures", unit="model",
+                                                             disable=not progress)]
     with stage("data quality"):
         quality = data_quality_section(data)
     with stage("embedding map"):
@@ -279,7 +283,7 @@ def _quality(data: RunData, q: DataQualitySection, csv: dict[str, Path], output:
     def image(image_id: str, set_name: str | None = None) -> tuple[str, str]:
         return image_id, h.thumb(data.thumbnail(image_id, set_name), h.esc(image_id))
 
-    shown = f"the first {MAX_LISTED} are shown" if len(q.label_issues) > MAX_LISTED else "all are shown"
+    shown = (f"the first {MAX_LISTED} are listed here" if len(q.label_issues) > MAX_LISTED else "all are listed here")
     expected = (f"Confident learning (cleanlab) expects about <b>{q.expected_label_errors:,}</b> wrong labels among "
                 f"the {len(data.labels.ids):,} images. " if q.expected_label_errors is not None else "")
     issues = [[image(i.image_id), i.given, i.suggested, float(i.given_probability), float(i.suggested_probability),
@@ -288,25 +292,34 @@ def _quality(data: RunData, q: DataQualitySection, csv: dict[str, Path], output:
         f"<p>{expected}Listed: the images whose given label the out-of-sample probabilities of "
         f"{h.esc(q.model_id)} find less likely than another class, most suspicious first (cleanlab's label "
         f"quality), at most as many as expected; {shown}. {link('label_issues', 'label issues')}.</p>"
-        + h.table(["Image", "Given", "Suggested", "P(given)", "P(suggested)", "Label quality"], issues,
-                  table_id="label-issues-table", raw=("Image",), digits=3)), 3, "div")]
+        + _listing(["Image", "Given", "Suggested", "P(given)", "P(suggested)", "Label quality"], issues,
+                   "label-issues-table", raw=("Image",))), 3, "div")]
     pairs = [[image(d.a), image(d.b, _set_of(data, d, q)), d.within, float(d.similarity)]
              for d in q.duplicates[:MAX_LISTED]]
     against = f" and against set(s) {h.esc(', '.join(q.other_sets))}" if q.other_sets else ""
     body.append(h.section("near-duplicates", f"Near-duplicates: {len(q.duplicates):,} pairs", (
         f"<p>Pairs of images whose {h.esc(q.featurizer)} embeddings are almost identical (cosine similarity), "
         f"within the training set{against}. {link('near_duplicates', 'pairs')}.</p>"
-        + h.table(["Image", "Near-duplicate", "Within", "Similarity"], pairs, table_id="near-duplicates-table",
-                  raw=("Image", "Near-duplicate"), digits=3)), 3, "div"))
+        + _listing(["Image", "Near-duplicate", "Within", "Similarity"], pairs, "near-duplicates-table",
+                   raw=("Image", "Near-duplicate"))), 3, "div"))
     odd = [[image(o.image_id), data.class_names[data.labels.y[data.labels.ids.index(o.image_id)]], float(o.score)]
            for o in q.outliers[:MAX_LISTED]]
     body.append(h.section("outliers", f"Outliers: {len(q.outliers):,}", (
         f"<p>Training images least like the others in the {h.esc(q.featurizer)} embeddings. "
-        f"{link('outliers', 'outliers')}.</p>" + h.table(["Image", "Label", "Outlier score"], odd,
-                                                          table_id="outliers-table", raw=("Image",), digits=3)),
-        3, "div"))
+        f"{link('outliers', 'outliers')}.</p>" + _listing(["Image", "Label", "Outlier score"], odd, "outliers-table",
+                                                           raw=("Image",))), 3, "div"))
     return h.section("data-quality", "Data quality", f'<div class="grid"><div class="wide">{body[0]}</div>'
                      + "".join(body[1:]) + "</div>")
+
+
+def _listing(headers: list[str], rows: list, table_id: str, raw: tuple[str, ...]) -> str:
+    """The first SHOWN rows of a data-quality list, the others (up to MAX_LISTED) behind a "show more"
+    toggle: a section a reader scrolls past, not thousands of pixels of thumbnails."""
+    markup = h.table(headers, rows[:SHOWN], table_id=table_id, raw=raw, digits=3, filterable=False)
+    if len(rows) > SHOWN:
+        markup += (f"<details><summary>show {len(rows) - SHOWN} more</summary>"
+                   + h.table(headers, rows[SHOWN:], table_id=f"{table_id}-more", raw=raw, digits=3) + "</details>")
+    return markup
 
 
 def _set_of(data: RunData, duplicate, q: DataQualitySection) -> str | None:
