@@ -266,14 +266,15 @@ class Project:
         return result
 
     # --- deploy, models, bundles ----------------------------------------------------------------------
-    def deploy(self, *, run: str = "leaderboard", model: str = "best", jobs: int | None = None) -> DeployResult:
+    def deploy(self, *, run: str = "leaderboard", model: str = "best", jobs: int | None = None,
+               progress: bool = True) -> DeployResult:
         """Refit a leaderboard model (a blend: each member) on 100% of the labelled images (``pixelboard
         deploy``); ``predict`` then uses it. ``model``: ``best``, ``blend`` or a model id."""
         from pixelboard.deploy import deploy
 
         files = self.files
         with files.lock():
-            result = deploy(files, run=run, model=model, jobs=resolve_jobs(jobs))
+            result = deploy(files, run=run, model=model, jobs=resolve_jobs(jobs), progress=progress)
         log.info("deployed %s (%s): refitted on %d images in %.1f s", result.model.model_id, result.model.label,
                  result.n_images, result.seconds)
         return result

@@ -25,6 +25,7 @@ from pixelboard.leaderboard.runner import FIT_THREADS
 from pixelboard.leaderboard.store import RunStore
 from pixelboard.models import create_blueprint
 from pixelboard.predict import choose_model
+from pixelboard.progress import ticking_bar
 from pixelboard.project import Project
 
 
@@ -36,9 +37,11 @@ class DeployResult:
     seconds: float
 
 
-def deploy(project: Project, run: str = "leaderboard", model: str = "best", jobs: int | None = None) -> DeployResult:
+def deploy(project: Project, run: str = "leaderboard", model: str = "best", jobs: int | None = None,
+           progress: bool = False) -> DeployResult:
     """Refit ``model`` (``best``, ``blend`` or an id) on 100% of the run's labelled images and save it;
-    a blend's members refit in up to ``jobs`` parallel processes."""
+    a blend's members refit in up to ``jobs`` parallel processes (``progress``: a bar over them whose
+    clock keeps moving while a long fit runs)."""
     started = time.perf_counter()
     store = RunStore(project.run_dir(run))
     rows, _ = store.ranked_rows()
@@ -65,9 +68,15 @@ def deploy(project: Project, run: str = "leaderboard", model: str = "best", jobs
         blueprints.append(result["blueprint"])
     # A blend's members refit in parallel processes, each on one thread like every leaderboard fit
     # (a fit's numbers depend on its thread count: see runner.FIT_THREADS).
-    refitted = Parallel(n_jobs=min(jobs or 1, len(leaves)))(
+    fits = Parallel(n_jobs=min(jobs or 1, len(leaves)), return_as="generator")(
         delayed(_refit)(leaf, blueprint, features[leaf.featurizer.name], labels.y, groups, seed)
         for leaf, blueprint in zip(leaves, blueprints))
+    refitted = []
+    with ticking_bar(total=len(leaves), desc=f"deploy {chosen['id']}: refit on 100%", unit="model",
+                     disable=not progress) as bar:
+        for refit in fits:
+            refitted.append(refit)
+            bar.update(1)
     deployed = _with_refits(fitted, {leaf.model_id: refit for leaf, refit in zip(leaves, refitted)})
     n_rows = sum(int(features[leaf.featurizer.name].X.shape[0]) for leaf in leaves)
     seconds = time.perf_counter() - started

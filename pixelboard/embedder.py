@@ -53,12 +53,14 @@ class ImageEmbedder(TransformerMixin, BaseEstimator):
         Random initialisation: tests only, the embeddings are useless.
     max_pixels : int
         Refuse larger images (as ``featurize --max-pixels``).
+    progress : bool
+        A progress bar (stderr) while embedding more than one batch of images that are not cached.
     """
 
     def __init__(self, backbone: str = "efficientnet_lite0", *, levels: str | Sequence[str] | None = None,
                  resize: str = "squash", device: str = "auto", batch_size: int = 32,
                  project=None, weights: str | os.PathLike | None = None,
-                 random_weights: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS):
+                 random_weights: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS, progress: bool = True):
         self.backbone = backbone
         self.levels = levels
         self.resize = resize
@@ -68,6 +70,7 @@ class ImageEmbedder(TransformerMixin, BaseEstimator):
         self.weights = weights
         self.random_weights = random_weights
         self.max_pixels = max_pixels
+        self.progress = progress
 
     def fit(self, X=None, y=None):
         """Check the parameters and build the featurizer; nothing is learned from ``X``."""
@@ -101,9 +104,11 @@ class ImageEmbedder(TransformerMixin, BaseEstimator):
             todo = store.missing(keys)
             if todo:
                 first = {key: i for i, key in reversed(list(enumerate(keys)))}
-                for start in range(0, len(todo), self.batch_size):
-                    batch = todo[start:start + self.batch_size]
-                    store.add(batch, self._embed([items[first[key]] for key in batch]))
+                with self._bar(len(todo)) as bar:
+                    for start in range(0, len(todo), self.batch_size):
+                        batch = todo[start:start + self.batch_size]
+                        store.add(batch, self._embed([items[first[key]] for key in batch], bar=False))
+                        bar.update(len(batch))
                 store.compact()
             return store.get(keys)
 
@@ -120,16 +125,27 @@ class ImageEmbedder(TransformerMixin, BaseEstimator):
         tags.input_tags.string = True
         return tags
 
-    def _embed(self, items: list) -> np.ndarray:
+    def _bar(self, n_images: int):
+        from tqdm.auto import tqdm
+
+        return tqdm(total=n_images, desc=f"ImageEmbedder {self.name_}", unit="image",
+                    disable=not self.progress or n_images <= self.batch_size)  # one batch: over in a blink
+
+    def _embed(self, items: list, bar: bool = True) -> np.ndarray:
         """Decode, preprocess and embed in batches of ``batch_size``, as ``featurize`` does."""
+        import contextlib
+
         import torch
 
         featurizer = self.featurizer_
         preprocessor = featurizer.preprocessor
         blocks = [np.zeros((0, featurizer.n_features), dtype=np.float32)]
-        for start in range(0, len(items), self.batch_size):
-            arrays = [preprocessor(self._decode(item)) for item in items[start:start + self.batch_size]]
-            blocks.append(featurizer.embed(torch.from_numpy(np.stack(arrays))))
+        with self._bar(len(items)) if bar else contextlib.nullcontext() as shown:
+            for start in range(0, len(items), self.batch_size):
+                arrays = [preprocessor(self._decode(item)) for item in items[start:start + self.batch_size]]
+                blocks.append(featurizer.embed(torch.from_numpy(np.stack(arrays))))
+                if shown is not None:
+                    shown.update(len(arrays))
         return np.concatenate(blocks).astype(np.float32, copy=False)
 
     def _decode(self, item) -> Image.Image:

@@ -19,6 +19,8 @@ DEFAULT_MAX_PIXELS = 250_000_000  # pixelboard.datasets.images.DEFAULT_MAX_PIXEL
 TABLE_FORMATS = ("csv", "md", "html", "json")  # pixelboard.leaderboard.export.FORMATS
 LEADERBOARD_MODES = ("quick", "autopilot", "comprehensive")  # pixelboard.leaderboard.autopilot.MODES
 DEFAULT_MODE = "autopilot"  # pixelboard.leaderboard.runner.LeaderboardOptions
+METRIC_NAMES = ("accuracy", "balanced_accuracy", "log_loss", "macro_f1", "roc_auc")  # leaderboard.metrics.METRICS
+PROJECT_ENV = "PIXELBOARD_PROJECT"  # the project directory when --project is not given
 BACKENDS = ("local", "ray")  # featurize and leaderboard --backend: featurizers/ray_backend.py,
 # leaderboard/ray_fits.py (the `ray` extra)
 

@@ -72,7 +72,7 @@ def test_estimator_contract():
     twin = clone(embedder)
     assert twin is not embedder and twin.get_params() == embedder.get_params()
     assert set(embedder.get_params()) == {"backbone", "levels", "resize", "device", "batch_size", "project",
-                                          "weights", "random_weights", "max_pixels"}
+                                          "weights", "random_weights", "max_pixels", "progress"}
     assert twin.set_params(resize="pad").resize == "pad" and embedder.resize == "squash"
     with pytest.raises(NotFittedError):
         embedder.transform(["x.png"])
@@ -141,3 +141,18 @@ def test_bad_inputs_are_one_line_errors(tmp_path):
     with pytest.raises(PixelboardError, match="unknown resize mode 'stretch'"):
         ImageEmbedder("grayscale20", resize="stretch").fit()
     assert embedder.transform([]).shape == (0, 400)
+
+
+def test_progress_bar_over_more_than_one_batch(tmp_path, capsys):
+    paths = [write_image(tmp_path / f"{i}.png", seed=i) for i in range(5)]
+    ImageEmbedder("grayscale20", batch_size=2).fit().transform(paths)
+    shown = capsys.readouterr().err
+    assert "ImageEmbedder grayscale20" in shown and "5/5" in shown
+    ImageEmbedder("grayscale20", batch_size=2, progress=False).fit().transform(paths)
+    ImageEmbedder("grayscale20", batch_size=8).fit().transform(paths)  # one batch: no bar
+    assert "ImageEmbedder" not in capsys.readouterr().err
+    cached = ImageEmbedder("grayscale20", batch_size=2, project=tmp_path / "p").fit()
+    cached.transform(paths)
+    assert "5/5" in capsys.readouterr().err
+    cached.transform(paths)  # all from the cache: nothing to show
+    assert "ImageEmbedder" not in capsys.readouterr().err

@@ -9,6 +9,7 @@ Without chromium the browser tests skip locally and fail under CI=true (`.ci/run
 from __future__ import annotations
 
 import csv
+import html
 import os
 import re
 import shutil
@@ -23,6 +24,7 @@ from insights_project import FLIPPED, TEST_COPY, TRAIN_DUPLICATE, insights_proje
 import pixelboard
 from pixelboard.cli import main
 from pixelboard.errors import PixelboardError
+from pixelboard.insights.report_models import distinct_rows
 
 SECTIONS = ["leaderboard", "partition", "options", "timings", "activation-maps", "embedding-map", "data-quality",
             "label-issues", "near-duplicates", "outliers"]
@@ -46,12 +48,15 @@ def chromium() -> str:
     pytest.skip(message)
 
 
-def render(page: Path, tmp_path: Path) -> tuple[str, list[str]]:
-    """The DOM after the page's scripts ran, and the console lines chromium logged while loading it."""
+def render(page: Path, tmp_path: Path, width: int = 1600, height: int = 1000,
+           screenshot: Path | None = None) -> tuple[str, list[str]]:
+    """The DOM after the page's scripts ran (or, with ``screenshot``, a PNG of the first screen), and the
+    console lines chromium logged while loading it."""
+    output = [f"--screenshot={screenshot}", "--hide-scrollbars"] if screenshot else ["--dump-dom"]
     result = subprocess.run(
         [chromium(), "--headless", "--disable-gpu", "--no-sandbox", "--no-first-run", "--disable-extensions",
          f"--user-data-dir={tmp_path / 'chromium-profile'}", "--enable-logging=stderr", "--v=0",
-         "--virtual-time-budget=5000", "--dump-dom", page.resolve().as_uri()],
+         f"--window-size={width},{height}", "--virtual-time-budget=5000", *output, page.resolve().as_uri()],
         capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stderr[-2000:]
     console = [line for line in result.stderr.splitlines() if ":CONSOLE" in line or "Uncaught" in line]
@@ -84,8 +89,17 @@ def test_report_has_every_section_and_finds_the_planted_problems(finished):
     page = result.path.read_text(encoding="utf-8")
     assert result.path == project.path / "runs" / "leaderboard" / "report.html"
     ids = set(parsed(page).ids)
-    top3 = [r["id"] for r in project.load_leaderboard().rows[:3]]
-    assert result.models == top3
+    rows = project.load_leaderboard().rows
+    # One section per distinct model: a blend with the same members and scores as a detailed one is skipped.
+    top3, repeats = distinct_rows(rows, "macro_f1", 3)
+    top3 = [r["id"] for r in top3]
+    assert result.models == top3 and len(set(top3)) == 3
+    for repeat, original in repeats.items():
+        same = next(r for r in rows if r["id"] == original)
+        again = next(r for r in rows if r["id"] == repeat)
+        assert sorted(same["members"]) == sorted(again["members"]) and f"model-{repeat}" not in ids
+        assert f"{repeat}" in page[page.index(f'<article id="model-{original}">'):]
+    assert {"recommended", f"model-{rows[0]['id']}-confusion-share"} <= ids
     for section in SECTIONS + [f"model-{m}" for m in top3] + [f"model-{m}-{p}" for m in top3 for p in MODEL_PARTS]:
         assert section in ids, f"section {section} missing"
 
@@ -99,7 +113,7 @@ def test_report_has_every_section_and_finds_the_planted_problems(finished):
     outliers = list(csv.DictReader(result.csv["outliers"].open()))
     assert len(outliers) == result.counts["outliers"] > 0 and set(outliers[0]) == {"image_id", "score"}
     maps = page[page.index('<section id="activation-maps">'):page.index('<section id="embedding-map">')]
-    assert maps.count('<figure class="thumb wide">') == 2 * 4 and "method: occlusion" in maps  # 2 per class
+    assert maps.count('<figure class="thumb map">') == 2 * 4 and "method: occlusion" in maps  # 2 per class
     for image_id in [*FLIPPED, *TRAIN_DUPLICATE]:  # listed with their thumbnails
         assert re.search(rf'<figure class="thumb[^"]*" title="{re.escape(image_id)}"><img src="data:image/png', page)
 
@@ -133,6 +147,115 @@ def test_report_renders_in_headless_chromium_without_console_errors(finished, tm
     assert 'data-ready="1"' in body, "the page's script did not run"
     assert 'data-broken-images="0"' in body, "pictures that did not decode: " + body
     assert int(re.search(r'data-images="(\d+)"', body).group(1)) > 20
+
+
+# Measured in the page by chromium once it has loaded: boxes wider than they show (a section, an article, a
+# part of one), sections drawn with no height, requests that left the page (resource timing: every fetch,
+# image, style or script from a URL that is not a data: URI), and where the first screen ends.
+MEASURE = """<script>
+window.addEventListener("load", function () {
+  const boxes = Array.from(document.querySelectorAll("section[id], article[id], div[id]"));
+  document.body.dataset.boxes = String(boxes.length);
+  document.body.dataset.overflow = boxes.filter(function (b) { return b.scrollWidth > b.clientWidth + 1; })
+    .map(function (b) { return b.id + ":" + b.scrollWidth + ">" + b.clientWidth; }).join(" ");
+  document.body.dataset.empty = boxes.filter(function (b) { return b.offsetHeight < 20; })
+    .map(function (b) { return b.id; }).join(" ");
+  document.body.dataset.requests = performance.getEntriesByType("resource").map(function (e) { return e.name; })
+    .filter(function (n) { return !n.startsWith("data:"); }).join(" ");
+  const bottom = function (id) { return Math.round(document.getElementById(id).getBoundingClientRect().bottom); };
+  document.body.dataset.fold = String(window.innerHeight);
+  document.body.dataset.leaderboardTop = String(Math.round(
+    document.getElementById("leaderboard-table").getBoundingClientRect().top));
+  document.body.dataset.matrixBottom = String(bottom("recommended"));
+  const table = document.getElementById("leaderboard-table");
+  const holdout = Array.from(table.tHead.rows[0].cells).find(function (c) { return c.textContent === "Holdout"; });
+  document.body.dataset.holdoutShown = String(
+    holdout.getBoundingClientRect().right <= table.parentElement.getBoundingClientRect().right + 1);
+  document.body.dataset.measured = "1";
+});
+</script></body>"""
+
+
+def measured(dom: str) -> dict[str, str]:
+    body = re.search(r"<body([^>]*)>", dom).group(1)
+    return {name: html.unescape(value) for name, value in re.findall(r'data-([a-z-]+)="([^"]*)"', body)}
+
+
+@pytest.mark.parametrize("width", [1600, 1000])
+def test_every_section_renders_without_overflow_or_requests(finished, tmp_path, width):
+    """Every section and part has a height, nothing is wider than its box (wide tables scroll inside their
+    own wrapper), no request leaves the page, and at 1600 px the leaderboard and the recommended model's
+    confusion matrix are on the first screen."""
+    _, result = finished
+    copy = tmp_path / "measured.html"
+    copy.write_text(result.path.read_text(encoding="utf-8").replace("</body>", MEASURE), encoding="utf-8")
+    dom, console = render(copy, tmp_path, width=width)
+    assert not console, console
+    values = measured(dom)
+    assert values.get("measured") == "1", "the measuring script did not run"
+    assert int(values["boxes"]) > 20
+    assert values["overflow"] == "", f"boxes wider than they show at {width} px: {values['overflow']}"
+    assert values["empty"] == "", f"sections drawn empty: {values['empty']}"
+    assert values["requests"] == "", f"requests that left the page: {values['requests']}"
+    if width == 1600:
+        assert int(values["leaderboard-top"]) < int(values["fold"]) / 2
+        assert int(values["matrix-bottom"]) <= int(values["fold"]), "the confusion matrix is below the first screen"
+        assert values["holdout-shown"] == "true", "the scores are scrolled out of the leaderboard's box"
+
+
+def test_first_screen_screenshot(finished, tmp_path):
+    """A real screenshot of the first screen: it is drawn (many colours: tables, the colour map), not blank."""
+    from PIL import Image
+
+    _, result = finished
+    shot = tmp_path / "report.png"
+    _, console = render(result.path, tmp_path, screenshot=shot)
+    assert not console, console
+    image = Image.open(shot).convert("RGB")
+    assert image.size == (1600, 1000)
+    colours = image.resize((400, 250)).getcolors(maxcolors=100_000)
+    assert colours is not None and len(colours) > 500
+
+
+def test_confused_pairs_show_ten_and_hide_the_rest(finished):
+    """Top 10 pairs in view, every other behind a "show all" toggle (no section thousands of pixels tall)."""
+    from dataclasses import replace
+
+    from pixelboard.insights.metrics import ConfusedPair
+    from pixelboard.insights.report_models import model_html
+    from pixelboard.insights.run_data import load_run
+    from pixelboard.insights.sections import model_section
+
+    project, _ = finished
+    data = load_run(project.files)
+    section = model_section(data, data.rows[0])
+    some_id = data.labels.ids[0]
+    pairs = [ConfusedPair(f"t{k}", f"p{k}", 30 - k, [some_id] * 6) for k in range(25)]
+    page = model_html(data, replace(section, insights=replace(section.insights, confused_pairs=pairs)))
+    pairs_part = page[page.index("-confused-pairs"):page.index("-misclassified")]
+    shown, hidden = pairs_part.split("<details", 1)
+    assert "Most-confused pairs (top 10 of 25)" in shown and "show all 25 pairs (15 more)" in hidden
+    assert shown.count("<tr><td") == 10 and hidden.count("<tr><td") == 15
+    assert shown.count('<figure class="thumb') == 10 * 4  # 4 examples per pair, not all 6
+
+
+def test_tables_filter_in_the_browser(finished, tmp_path):
+    """The page's own filter box: typing a blueprint's name leaves only its rows."""
+    _, result = finished
+    page = result.path.read_text(encoding="utf-8")
+    first = pixelboard.Project(result.path.parents[1]).load_leaderboard().rows[0]["label"]
+    script = ("<script>window.addEventListener('load', function () {"
+              "const box = document.querySelector('input.filter[data-table=\"timings-table\"]');"
+              f"box.value = {first!r}; box.dispatchEvent(new Event('input'));"
+              "const rows = Array.from(document.getElementById('timings-table').tBodies[0].rows);"
+              "document.body.dataset.visible = rows.filter(r => !r.hidden).map(r => r.cells[1].textContent).join('|');"
+              "});</script></body>")
+    copy = tmp_path / "filtered.html"
+    copy.write_text(page.replace("</body>", script), encoding="utf-8")
+    dom, console = render(copy, tmp_path)
+    assert not console, console
+    visible = measured(dom)["visible"].split("|")
+    assert visible and set(visible) == {first}
 
 
 def test_leaderboard_table_sorts_in_the_browser(finished, tmp_path):
@@ -219,3 +342,37 @@ def test_learning_curve_is_drawn_only_when_the_run_has_stages(finished):
     finally:
         if saved is not None:
             path.write_text(saved)
+
+
+class VisibleText(HTMLParser):
+    """The text a reader sees (no script, no style)."""
+
+    def __init__(self):
+        super().__init__()
+        self.parts, self._hidden = [], 0
+
+    def handle_starttag(self, tag, attrs):
+        self._hidden += tag in ("script", "style")
+
+    def handle_endtag(self, tag):
+        self._hidden -= tag in ("script", "style")
+
+    def handle_data(self, data):
+        if not self._hidden:
+            self.parts.append(data)
+
+
+def test_text_names_no_internal_files_and_numbers_keep_their_precision(finished):
+    _, result = finished
+    page = result.path.read_text(encoding="utf-8")
+    reader = VisibleText()
+    reader.feed(page)
+    text = " ".join(reader.parts)
+    assert not re.findall(r"[\w-]+\.(?:json|csv|npy|log)\b", text), "internal file names in the report's text"
+    assert not re.findall(r"\b\d+\.\d{5,}\b", text)  # no 0.123456789 or 64.00000
+    assert "download all label issues (CSV)" in text
+    numbers = re.findall(r'<td data-v="[^"]*" class="num">', page)
+    assert len(numbers) > 50  # right-aligned numeric cells
+    board = page[page.index('id="leaderboard-table"'):page.index("</table>", page.index('id="leaderboard-table"'))]
+    holdout = re.findall(r'class="num">(\d+\.\d+)</td>', board)
+    assert holdout and {len(v.split(".")[1]) for v in holdout} <= {2, 4}  # scores 4 digits, seconds 2

@@ -19,7 +19,7 @@ import click
 
 from pixelboard.options import BACKENDS
 from pixelboard.options import DEFAULT_BACKBONES as _BACKBONES
-from pixelboard.options import DEFAULT_PROJECT
+from pixelboard.options import DEFAULT_PROJECT, PROJECT_ENV
 from pixelboard.errors import PixelboardError
 from pixelboard.logs import ROOT, printable
 
@@ -100,7 +100,8 @@ def name_callback(ctx: click.Context, param: click.Parameter, value):
 
 def project_option(command):
     return click.option("--project", "project_dir", default=DEFAULT_PROJECT, show_default=True,
-                        type=click.Path(file_okay=False), help="Project directory (manifests, cache, runs).")(command)
+                        envvar=PROJECT_ENV, show_envvar=True, type=click.Path(file_okay=False),
+                        help="Project directory (manifests, cache, runs).")(command)
 
 
 def _apply(command, options):

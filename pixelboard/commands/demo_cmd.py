@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from pixelboard.commands.conventions import out_option
 from pixelboard.commands.common import friendly_errors, logging_options
 from pixelboard.commands.deploy_cmd import deploy
 from pixelboard.commands.featurize_cmd import featurize
@@ -14,8 +15,8 @@ from pixelboard.commands.predict_cmd import predict
 
 
 @click.command()
-@click.option("--out", default="pixelboard-demo", show_default=True, type=click.Path(file_okay=False),
-              help="Folder for the sample images, the project and the submission.")
+@out_option(default="pixelboard-demo", show_default=True, type=click.Path(file_okay=False),
+            help="Folder for the sample images, the project and the submission.")
 @click.option("--jobs", default=None, type=click.IntRange(1), help="Parallel fold fits [default: one per core].")
 @click.option("--blueprints", default=None, help="Comma-separated blueprints [default: the default set].")
 @click.pass_context

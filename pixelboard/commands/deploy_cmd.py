@@ -7,6 +7,7 @@ import functools
 import click
 
 from pixelboard.api import Project
+from pixelboard.commands.conventions import out_option
 from pixelboard.commands.common import friendly_errors, logging_options, project_option
 from pixelboard.commands.leaderboard_cmd import run_option
 
@@ -19,9 +20,9 @@ from pixelboard.commands.leaderboard_cmd import run_option
               help="A blend's members refit in parallel processes, one thread each [default: one per CPU core].")
 @logging_options
 @friendly_errors
-def deploy(project_dir, run, model, jobs):
+def deploy(project_dir, run, model, jobs, quiet=False):
     """Refit a leaderboard model (and a blend's members) on 100% of the labelled images."""
-    result = Project(project_dir).deploy(run=run, model=model, jobs=jobs)
+    result = Project(project_dir).deploy(run=run, model=model, jobs=jobs, progress=not quiet)
     fitted = result.model
     members = f" (members {', '.join(m.model_id for m in fitted.leaves())})" if fitted.kind == "blend" else ""
     click.echo(f"deployed {fitted.model_id} ({fitted.label}){members}: refitted on all {result.n_images:,} "
@@ -32,8 +33,7 @@ def deploy(project_dir, run, model, jobs):
 @project_option
 @functools.partial(run_option, help="Leaderboard run to export from.")
 @click.option("--model", default=None, help="best, blend or a model id [default: the deployed model, else best].")
-@click.option("--out", default="model.pbz", show_default=True, type=click.Path(dir_okay=False),
-              help="Bundle file to write.")
+@out_option(default="model.pbz", show_default=True, type=click.Path(dir_okay=False), help="Bundle file to write.")
 @logging_options
 @friendly_errors
 def export_model(project_dir, run, model, out):

@@ -7,6 +7,7 @@ import functools
 import click
 
 from pixelboard.api import Project
+from pixelboard.commands.conventions import out_option
 from pixelboard.commands.common import friendly_errors, logging_options, project_option
 from pixelboard.commands.leaderboard_cmd import run_option
 from pixelboard.commands.report_cmd import insight_options
@@ -20,8 +21,8 @@ DOCUMENT_FORMATS = ("md", "html", "docx")  # pixelboard.insights.document.FORMAT
 @functools.partial(run_option, help="Leaderboard run the model belongs to.")
 @click.option("--format", "fmt", type=click.Choice(DOCUMENT_FORMATS), default="html", show_default=True,
               help="Markdown (pictures in a folder beside it), one HTML page, or Word (needs the docx extra).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
-              help="File to write [default: <run>/documents/<ID>.<format>].")
+@out_option("output", aliases=("--output",), type=click.Path(dir_okay=False), default=None,
+            help="File to write [default: <run>/documents/<ID>.<format>].")
 @insight_options
 @logging_options
 @friendly_errors

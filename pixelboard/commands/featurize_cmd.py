@@ -15,7 +15,7 @@ from pixelboard.options import DEFAULT_MAX_PIXELS, MAX_AUGMENT_COPIES, MAX_SEED,
 @project_option
 @click.option("--set", "set_name", default=None, callback=name_callback, help="Name of this image set in the project "
               "[default: train for labelled images, test otherwise].")
-@click.option("--backbone", "backbones", default=DEFAULT_BACKBONES, show_default=True,
+@click.option("--backbones", "--backbone", "backbones", default=DEFAULT_BACKBONES, show_default=True,
               help="Comma-separated featurizers (see `pixelboard list backbones`).")
 @click.option("--levels", default=None, help="Comma-separated subset of low,medium,high,highest [default: all].")
 @click.option("--resize", type=click.Choice(RESIZE_MODES), default="squash", show_default=True,

@@ -5,9 +5,10 @@ from __future__ import annotations
 import click
 
 from pixelboard.api import Project
+from pixelboard.commands.conventions import out_option
 from pixelboard.commands.common import (backend_options, friendly_errors, logging_options, name_callback,
                                         project_option)
-from pixelboard.options import DEFAULT_BLENDERS, DEFAULT_MODE, LEADERBOARD_MODES, MAX_SEED, TABLE_FORMATS
+from pixelboard.options import DEFAULT_BLENDERS, DEFAULT_MODE, LEADERBOARD_MODES, MAX_SEED, METRIC_NAMES, TABLE_FORMATS
 
 
 def run_option(command, help="Run directory inside the project (one partition per run)."):
@@ -19,14 +20,14 @@ def run_option(command, help="Run directory inside the project (one partition pe
 @run_option
 @click.option("--set", "set_name", default="train", show_default=True, callback=name_callback,
               help="Labelled image set to model.")
-@click.option("--metric", default="macro_f1", show_default=True,
-              help="Ranking metric: macro_f1, accuracy, balanced_accuracy, log_loss, roc_auc (all are stored).")
+@click.option("--metric", default="macro_f1", show_default=True, type=click.Choice(METRIC_NAMES),
+              help="Ranking metric (all are stored).")
 @click.option("--holdout-fraction", default=0.2, show_default=True, type=click.FloatRange(0, 0.5),
               help="Stratified holdout share, scored once and never used for ranking.")
 @click.option("--folds", default=5, show_default=True, type=click.IntRange(2), help="Cross-validation folds.")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(0, MAX_SEED),
               help="Seed of the partition and of every model.")
-@click.option("--mode", default=DEFAULT_MODE, show_default=True,
+@click.option("--mode", default=DEFAULT_MODE, show_default=True, type=click.Choice(LEADERBOARD_MODES),
               help=f"{' | '.join(LEADERBOARD_MODES)}: autopilot screens every row on 16% then 32% of the images "
               "(one fold) and fits the best few with full CV; quick fits the blueprints that usually win, "
               "comprehensive every registered one, both with full CV.")
@@ -71,7 +72,7 @@ def leaderboard(project_dir, run, set_name, metric, holdout_fraction, folds, see
 @project_option
 @run_option
 @click.option("--format", "fmt", type=click.Choice(TABLE_FORMATS), default="html", show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Output file [default: standard output].")
+@out_option(type=click.Path(dir_okay=False), default=None, help="Output file [default: standard output].")
 @logging_options
 @friendly_errors
 def export(project_dir, run, fmt, out):

@@ -7,6 +7,7 @@ import functools
 import click
 
 from pixelboard.api import Project
+from pixelboard.commands.conventions import out_option
 from pixelboard.commands.common import (friendly_errors, logging_options, name_callback, prediction_image_options,
                                         project_option)
 from pixelboard.commands.leaderboard_cmd import run_option
@@ -21,8 +22,8 @@ from pixelboard.logs import printable
               help="Predict with a model bundle from `pixelboard export-model` instead of a run.")
 @click.option("--set", "set_name", default="test", show_default=True, callback=name_callback,
               help="Name of these images in the project.")
-@click.option("--out", default="submission.csv", show_default=True, type=click.Path(dir_okay=False),
-              help="Submission file to write.")
+@out_option(default="submission.csv", show_default=True, type=click.Path(dir_okay=False),
+            help="Submission file to write.")
 @click.option("--model", default=None, help="best (rank 1), blend (best blend) or a model id [default: the "
               "deployed model from `pixelboard deploy`, else best].")
 @click.option("--probabilities", is_flag=True, help="One probability column per class instead of the label.")

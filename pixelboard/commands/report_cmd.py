@@ -7,6 +7,7 @@ import functools
 import click
 
 from pixelboard.api import Project
+from pixelboard.commands.conventions import out_option
 from pixelboard.commands.common import friendly_errors, logging_options, project_option
 from pixelboard.commands.leaderboard_cmd import run_option
 
@@ -22,8 +23,8 @@ def insight_options(command):
 @click.command()
 @project_option
 @functools.partial(run_option, help="Leaderboard run to report on.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
-              help="HTML file to write [default: <run>/report.html]; the CSV lists go beside it.")
+@out_option("output", aliases=("--output",), type=click.Path(dir_okay=False), default=None,
+            help="HTML file to write [default: <run>/report.html]; the CSV lists go beside it.")
 @click.option("--models", default=3, show_default=True, type=click.IntRange(1), help="Top rows to detail.")
 @insight_options
 @logging_options

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from pixelboard.api import Project
+from pixelboard.commands.conventions import out_option
 from pixelboard.commands.common import friendly_errors, logging_options, name_callback, project_option
 from pixelboard.options import MAX_SEED
 
@@ -19,7 +20,7 @@ from pixelboard.options import MAX_SEED
 @click.option("--top", default=10, show_default=True, type=click.IntRange(1), help="Test images to list.")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(0, MAX_SEED),
               help="Seed of the folds and of the drawn views.")
-@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Also write the report as JSON.")
+@out_option(type=click.Path(dir_okay=False), default=None, help="Also write the report as JSON.")
 @logging_options
 @friendly_errors
 def shift(project_dir, train_set, test_set, featurizer, top, seed, out):

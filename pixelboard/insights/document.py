@@ -90,7 +90,9 @@ def build_document(files: Project, model: str, run: str = "leaderboard", fmt: st
 
 def document_blocks(data: RunData, row: dict, per_class: int = 2, device: str = "cpu",
                     progress: bool = True) -> list[Block]:
-    card = describe_model(data.store.load_fitted(row["id"]))
+    fitted = data.fitted_for_predict(row)  # what `predict` uses: the 100% refit once deployed
+    card = describe_model(fitted)
+    refit = "100%" in card.trained_on
     rank = next(i for i, r in enumerate(data.rows, start=1) if r["id"] == row["id"])
     metric = get_metric(data.metric)
     score = row["scores"][metric.name]
@@ -98,7 +100,10 @@ def document_blocks(data: RunData, row: dict, per_class: int = 2, device: str = 
         Heading(1, f"Model documentation: {row['id']} — {row['label']}"),
         Paragraph(f"Project {data.files.root}, run {data.run}; generated {time.strftime('%Y-%m-%d %H:%M')}. "
                   f"Rank {rank} of {len(data.rows)} by Cross Validation {metric.label}: {score['cv_mean']:.4f} ± "
-                  f"{score['cv_std']:.4f} (Holdout {score['holdout']:.4f}). Trained as {card.trained_on}."),
+                  f"{score['cv_std']:.4f} (Holdout {score['holdout']:.4f}). The model described (the one `pixelboard "
+                  f"predict` uses): {card.trained_on}."
+                  + (" The scores and pictures come from its 5-fold cross-validation models, which never saw "
+                     "the images they judged." if refit else "")),
         Table(["Field", "Value"], [["Model ID", row["id"]], ["Blueprint", row["label"]],
                                    ["Blueprint name", row["blueprint"]], ["Featurizer", row["featurizer"]],
                                    ["Levels", ", ".join(row.get("levels") or []) or "-"],

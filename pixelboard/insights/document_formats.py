@@ -84,9 +84,10 @@ def render_html(blocks: list[Block], title: str) -> str:
         elif isinstance(block, Table):
             parts.append(h.table(block.headers, block.rows, sortable=False))
         elif isinstance(block, Picture):
-            parts.append(f'<figure>{h.picture(block.png, block.caption)}<figcaption class="note">'
+            parts.append(f'<figure>{h.chart(block.png, block.caption)}<figcaption class="note">'
                          f"{h.esc(block.caption)}</figcaption></figure>")
-    return h.page(f"Model documentation — {title}", "pixelboard model documentation", nav, "\n".join(parts))
+    body = '<section id="document">' + "\n".join(parts) + "</section>"  # one card on the report's page style
+    return h.page(f"Model documentation — {title}", "pixelboard model documentation", nav, body)
 
 
 # --- DOCX -----------------------------------------------------------------------------------------------------

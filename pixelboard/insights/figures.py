@@ -19,7 +19,10 @@ from PIL import Image
 
 from pixelboard.errors import PixelboardError
 
-DPI = 96
+DPI = 96  # layout size: a figure of w x h inches shows at w*96 x h*96 CSS pixels
+SCALE = 2  # drawn at 2x (192 dpi) so charts stay sharp on high-DPI screens and when zoomed
+HEATMAP = "cividis"  # perceptual and colour-blind safe (confusion matrices)
+OVERLAY = "viridis"  # perceptual (activation maps over the image)
 THUMB = 72  # thumbnail edge, pixels
 # Distinct colours for up to 20 classes (tab20 order, strongest first), then cycled.
 _PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
@@ -61,8 +64,25 @@ def _figure(width: float, height: float):
 def _png(fig) -> bytes:
     _matplotlib()[1](fig)  # an Agg canvas: no display, no pyplot state
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=DPI)
+    fig.savefig(buffer, format="png", dpi=DPI * SCALE)
     return buffer.getvalue()
+
+
+def png_size(png: bytes) -> tuple[int, int]:
+    """(width, height) in pixels from the PNG header (IHDR)."""
+    if png[:8] != b"\x89PNG\r\n\x1a\n":
+        raise PixelboardError("not a PNG image")
+    return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+
+
+def gradient_css(name: str = OVERLAY, stops: int = 9) -> str:
+    """A CSS linear-gradient of a matplotlib colour map (the HTML colour bar of the activation maps)."""
+    cmap = _matplotlib()[2][name]
+    colours = []
+    for k in range(stops):
+        r, g, b, _ = cmap(k / (stops - 1))
+        colours.append(f"#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}")
+    return f"linear-gradient(to right, {', '.join(colours)})"
 
 
 def image_png(image: Image.Image) -> bytes:
@@ -86,26 +106,28 @@ def confusion_png(matrix: np.ndarray, class_names: Sequence[str], normalise: boo
     side = min(11.0, 2.2 + 0.42 * k)
     fig = _figure(side + 0.8, side)
     ax = fig.add_subplot()
-    image = ax.imshow(shown, cmap="Blues", vmin=0, vmax=1 if normalise else max(shown.max(), 1))
-    fig.colorbar(image, ax=ax, shrink=0.8)
+    top = 1 if normalise else max(shown.max(), 1)
+    image = ax.imshow(shown, cmap=HEATMAP, vmin=0, vmax=top)
+    bar = fig.colorbar(image, ax=ax, shrink=0.8)
+    bar.set_label("share of the true class" if normalise else "images")
     ax.set_xticks(range(k), class_names, rotation=60, ha="right", fontsize=8)
     ax.set_yticks(range(k), class_names, fontsize=8)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     ax.set_title(title, fontsize=10)
     if k <= 20:
-        threshold = (1 if normalise else max(shown.max(), 1)) / 2
         for i in range(k):
             for j in range(k):
                 text = f"{shown[i, j]:.2f}" if normalise else f"{int(matrix[i, j])}"
+                # cividis runs dark blue -> light yellow: light text on the dark lower half
                 ax.text(j, i, text, ha="center", va="center", fontsize=7 if k > 10 else 8,
-                        color="white" if shown[i, j] > threshold else "#1f2933")
+                        color="white" if shown[i, j] < 0.55 * top else "#1f2933")
     return _png(fig)
 
 
 def roc_png(curves: Sequence, title: str) -> bytes:
     """One-vs-rest ROC curves (objects with ``name``, ``fpr``, ``tpr``, ``auc``) and the chance line."""
-    fig = _figure(6.4, 4.8)
+    fig = _figure(5.2, 4.0)
     ax = fig.add_subplot()
     for k, curve in enumerate(curves):
         auc = "n/a" if curve.auc is None or np.isnan(curve.auc) else f"{curve.auc:.3f}"
@@ -116,7 +138,7 @@ def roc_png(curves: Sequence, title: str) -> bytes:
     ax.set_xlabel("false positive rate")
     ax.set_ylabel("true positive rate")
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=7, loc="lower right", ncol=2 if len(curves) > 10 else 1)
+    ax.legend(fontsize=8, loc="lower right", ncol=2 if len(curves) > 10 else 1)
     return _png(fig)
 
 
@@ -136,28 +158,34 @@ def learning_curve_png(series: dict[str, list[tuple[float, float]]], metric_labe
 
 
 def timings_png(labels: Sequence[str], fit: Sequence[float], predict: Sequence[float]) -> bytes:
-    """Horizontal bars of fit and predict seconds per leaderboard row."""
+    """Fit and predict seconds per leaderboard row, side by side on their own scales (predicting takes a
+    fraction of fitting: on one axis its bars would vanish); full labels, the layout makes room."""
     n = len(labels)
-    fig = _figure(7.0, 1.0 + 0.28 * n)
-    ax = fig.add_subplot()
+    fig = _figure(10.0, 1.2 + 0.3 * n)
+    fit_ax, predict_ax = fig.subplots(1, 2, sharey=True, width_ratios=(3, 2))
     rows = np.arange(n)
-    ax.barh(rows, fit, color="#1f77b4", label="fit s (all folds)")
-    ax.barh(rows, predict, left=fit, color="#ff7f0e", label="predict s")
-    ax.set_yticks(rows, labels, fontsize=8)
-    ax.invert_yaxis()
-    ax.set_xlabel("seconds")
-    ax.legend(fontsize=8, loc="lower right")
+    for ax, values, name, tint in ((fit_ax, fit, "fit seconds (all folds)", colour(0)),
+                                   (predict_ax, predict, "predict seconds (all folds)", colour(1))):
+        ax.barh(rows, values, color=tint)
+        ax.set_xlabel(name)
+        ax.grid(axis="x", alpha=0.3)
+        peak = max([float(v) for v in values] + [1e-9])
+        ax.set_xlim(0, peak * 1.18)
+        for y, v in zip(rows, values):
+            ax.text(float(v) + peak * 0.01, y, f"{float(v):.2f}", va="center", fontsize=7, color="#3e4c59")
+    fit_ax.set_yticks(rows, labels, fontsize=8)
+    fit_ax.invert_yaxis()
     return _png(fig)
 
 
 # --- images -------------------------------------------------------------------------------------------
 def overlay(image: Image.Image, heatmap: np.ndarray, alpha: float = 0.45) -> Image.Image:
-    """``heatmap`` (H, W) in [0, 1] over ``image`` resized to (W, H), in the jet colour map."""
-    jet = _matplotlib()[2]["jet"]
+    """``heatmap`` (H, W) in [0, 1] over ``image`` resized to (W, H), in the perceptual OVERLAY map."""
+    cmap = _matplotlib()[2][OVERLAY]
     heat = np.clip(np.nan_to_num(np.asarray(heatmap, dtype=np.float32)), 0, 1)
     base = np.asarray(image.convert("RGB").resize((heat.shape[1], heat.shape[0]), Image.Resampling.BILINEAR),
                       dtype=np.float32)
-    coloured = jet(heat)[..., :3] * 255
+    coloured = cmap(heat)[..., :3] * 255
     mixed = (1 - alpha) * base + alpha * coloured
     return Image.fromarray(np.clip(mixed, 0, 255).astype(np.uint8))
 
@@ -199,8 +227,10 @@ def embedding_png(coords: np.ndarray, classes: np.ndarray, class_names: Sequence
         box = offsetbox.OffsetImage(np.asarray(thumbnail(image, 28)), zoom=1.0)
         ax.add_artist(offsetbox.AnnotationBbox(box, coords[index], frameon=True, pad=0.1,
                                                bboxprops={"edgecolor": colour(int(classes[index])), "lw": 1.2}))
+    ax.set_xlabel("t-SNE 1")
+    ax.set_ylabel("t-SNE 2")
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=7, markerscale=1.5, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    ax.legend(fontsize=9, markerscale=1.5, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     return _png(fig)

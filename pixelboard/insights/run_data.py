@@ -17,6 +17,7 @@ from PIL import Image
 from pixelboard import atomic
 from pixelboard.datasets.sources import ImageSet
 from pixelboard.errors import PixelboardError
+from pixelboard.insights.cache import InsightCache
 from pixelboard.leaderboard.data import Labels, load_feature_rows, load_labels
 from pixelboard.leaderboard.partition import Partition
 from pixelboard.leaderboard.store import RunStore
@@ -40,6 +41,10 @@ class RunData:
     class_names: list[str]  # readable name per class index
     _thumbs: dict = field(default_factory=dict, repr=False)
     _sets: dict = field(default_factory=dict, repr=False)
+    cache: InsightCache = field(init=False, repr=False)  # activation maps, t-SNE, data quality: once per key
+
+    def __post_init__(self):
+        self.cache = InsightCache(self.store.directory)
 
     @property
     def directory(self) -> Path:
@@ -74,6 +79,13 @@ class RunData:
         if len(self.partition.holdout):
             proba[self.partition.holdout] = holdout
         return proba
+
+    def fitted_for_predict(self, row: dict):
+        """The FittedModel ``predict`` uses for ``row``: its 100% refit when `pixelboard deploy` made one
+        of this very row (same key), else its fold models."""
+        deployed = self.store.deployed()
+        refit = bool(deployed and deployed.get("model") == row["id"] and deployed.get("key") == row.get("key"))
+        return self.store.load_fitted(row["id"], deployed=refit)
 
     def learning_curve(self) -> dict | None:
         """``<run>/learning_curve.json`` (sample-size stages), or None when the run has none."""
