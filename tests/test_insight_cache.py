@@ -47,7 +47,7 @@ def test_document_after_report_reuses_the_maps_and_a_changed_setting_recomputes(
     first = project.report(per_class=2, progress=False, device="cpu")
     assert calls == {"maps": 4, "tsne": 1, "label_issues": 1}  # one activation_maps call per class (4 classes)
     explained = activation_model_row(load_run(project.files))["id"]  # the model whose maps the report drew
-    cache = project.path / "leaderboard" / "insights"
+    cache = project.path / "runs" / "leaderboard" / "insights"
     assert (cache / f"activation-maps-{explained}-2-per-class.json").is_file()
 
     for fmt in ("md", "html"):

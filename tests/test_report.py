@@ -243,7 +243,7 @@ def test_tables_filter_in_the_browser(finished, tmp_path):
     """The page's own filter box: typing a blueprint's name leaves only its rows."""
     _, result = finished
     page = result.path.read_text(encoding="utf-8")
-    first = pixelboard.Project(result.path.parents[1]).load_leaderboard().rows[0]["label"]
+    first = pixelboard.Project(result.path.parents[2]).load_leaderboard().rows[0]["label"]
     script = ("<script>window.addEventListener('load', function () {"
               "const box = document.querySelector('input.filter[data-table=\"timings-table\"]');"
               f"box.value = {first!r}; box.dispatchEvent(new Event('input'));"
