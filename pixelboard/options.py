@@ -19,6 +19,13 @@ DEFAULT_MAX_PIXELS = 250_000_000  # pixelboard.datasets.images.DEFAULT_MAX_PIXEL
 TABLE_FORMATS = ("csv", "md", "html", "json")  # pixelboard.leaderboard.export.FORMATS
 LEADERBOARD_MODES = ("quick", "autopilot", "comprehensive")  # pixelboard.leaderboard.autopilot.MODES
 DEFAULT_MODE = "autopilot"  # pixelboard.leaderboard.runner.LeaderboardOptions
+# featurize --runtime / --precision: pixelboard.featurizers.runtimes.RUNTIMES, PRECISIONS. torch stays the
+# default: onnx and openvino are an optional extra, and a default that changed with what is installed would
+# change every cache's identity between machines (benchmarks/results/featurize.json has their speeds).
+RUNTIMES = ("torch", "onnx", "openvino")
+PRECISIONS = ("fp32", "bf16")
+DEFAULT_RUNTIME = "torch"
+DEFAULT_PRECISION = "fp32"
 BACKENDS = ("local", "ray")  # featurize and leaderboard --backend: featurizers/ray_backend.py,
 # leaderboard/ray_fits.py (the `ray` extra)
 

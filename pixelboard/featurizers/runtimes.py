@@ -19,7 +19,7 @@ runtimes never share a cache. Activation maps need gradients: they always run th
 from __future__ import annotations
 
 import contextlib
-import importlib
+import functools
 import io
 import logging
 import tempfile
@@ -77,7 +77,7 @@ def import_runtime(runtime: str):
     """The runtime's module, or one line naming the extra that provides it."""
     info = RUNTIMES[runtime]
     try:
-        return importlib.import_module(info.module)
+        return _IMPORTERS[runtime]()
     except ImportError:
         raise PixelboardError(f"--runtime {runtime} needs {info.package}: pip install \"pixelboard[{EXTRA}]\" "
                               f"(or pip install {info.package})") from None
@@ -101,6 +101,10 @@ def export_onnx(graph, example, path: Path) -> None:
     """``graph`` (a torch module: uint8 (N, H, W, C) -> float32 (N, d)) as ONNX, batch axis free; atomic."""
     import torch
 
+    try:
+        import onnx  # noqa: F401  (torch's exporter writes the file through it)
+    except ImportError:
+        raise PixelboardError(f"exporting for another runtime needs onnx: pip install \"pixelboard[{EXTRA}]\"") from None
     buffer = io.BytesIO()
     with warnings.catch_warnings(), torch.inference_mode():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer notes
@@ -145,8 +149,15 @@ def _onnx_engine(ort, path: Path, precision: str, threads: int):
     return run
 
 
+@functools.lru_cache(maxsize=1)
+def _openvino_core(ov):
+    """One OpenVINO Core per process, never released: releasing the last one unloads its CPU plugin library,
+    and a signal handled after that (a DataLoader worker's SIGCHLD) crashed the process in the dynamic linker."""
+    return ov.Core()
+
+
 def _openvino_engine(ov, path: Path, precision: str, threads: int):
-    core = ov.Core()
+    core = _openvino_core(ov)
     if precision == "bf16" and "BF16" not in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
         raise PixelboardError("--precision bf16 with OpenVINO needs a CPU with bfloat16 kernels "
                               "(AVX-512 BF16 or AMX); this one has none: use fp32")
@@ -164,4 +175,17 @@ def _openvino_engine(ov, path: Path, precision: str, threads: int):
     return run
 
 
+def _import_onnxruntime():
+    import onnxruntime
+
+    return onnxruntime
+
+
+def _import_openvino():
+    import openvino
+
+    return openvino
+
+
+_IMPORTERS = {"onnx": _import_onnxruntime, "openvino": _import_openvino}
 _ENGINES = {"onnx": _onnx_engine, "openvino": _openvino_engine}
