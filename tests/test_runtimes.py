@@ -144,3 +144,19 @@ def test_featurize_command_keeps_the_export_in_the_project(tmp_path, class_folde
 def test_featurize_command_refuses_an_unknown_runtime(tmp_path, class_folder):
     result = featurize_cli("--images", class_folder, "--project", tmp_path / "p", "--runtime", "tvm")
     assert result.exit_code != 0 and "'tvm' is not one of 'torch', 'onnx', 'openvino'" in result.output
+
+
+@pytest.mark.parametrize("runtime", EXPORTED)
+def test_image_embedder_takes_the_runtime_and_keeps_its_export_in_the_project(tmp_path, runtime):
+    from conftest import SAMPLE_IMAGES
+
+    from pixelboard.embedder import ImageEmbedder
+
+    plain = ImageEmbedder("mobilenetv3_small", random_weights=True, device="cpu").fit()
+    exported = ImageEmbedder("mobilenetv3_small", random_weights=True, device="cpu", runtime=runtime,
+                             project=tmp_path / "p").fit()
+    assert exported.name_ == f"mobilenetv3_small-random-{runtime}"
+    assert _relative_difference(exported.transform(SAMPLE_IMAGES), plain.transform(SAMPLE_IMAGES)) < 1e-4
+    assert len(list((tmp_path / "p" / "runtimes").glob("*.onnx"))) == 1
+    with pytest.raises(PixelboardError, match="unknown precision 'fp16'"):
+        ImageEmbedder("mobilenetv3_small", precision="fp16").fit()
