@@ -48,6 +48,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--blueprints", default=None, help="comma-separated [default: the default set]")
     parser.add_argument("--models", type=int, default=3, help="leaderboard rows the report details (default 3)")
     parser.add_argument("--run", default=None, help="leaderboard run name [default: a fresh one]")
+    parser.add_argument("--scan-sizes", default=None, help="only the data-quality scans, at these sizes "
+                        "(e.g. 2000,20000,70000: see insight_scans.py)")
+    parser.add_argument("--scan-input-size", type=int, default=64, help="the scans' embedding input size (default 64)")
+    parser.add_argument("--exact-up-to", type=int, default=20000, help="sizes also scanned the other way (default 20000)")
+    parser.add_argument("--embeddings", type=Path, default=Path(tempfile.gettempdir()) / "pixelboard-fmnist70k-64px.npy",
+                        help="the scans' embeddings, kept for reruns")
     add_run_arguments(parser, "insights.json", device="cpu")
     return parser.parse_args(argv)
 
@@ -81,6 +87,10 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if not require_fashion_mnist():
         return 2
+    if args.scan_sizes:
+        import insight_scans
+
+        return insight_scans.run(args)
     blueprints = split_list(args.blueprints) or list_blueprints(default_only=True)
     load_at_start = load_average()
     with tempfile.TemporaryDirectory(prefix="pixelboard-bench-insights-") as tmp:

@@ -32,8 +32,9 @@ from pixelboard.errors import PixelboardError
 from pixelboard.leaderboard.view import Leaderboard
 from pixelboard.logs import SAY, run_log
 from pixelboard.options import (BACKENDS, DEFAULT_BACKBONES, DEFAULT_BLENDERS, DEFAULT_MAX_PIXELS,
-                                DEFAULT_MODE, DEFAULT_PROJECT, LEADERBOARD_MODES, MAX_AUGMENT_COPIES, RESIZE_MODES,
-                                TABLE_FORMATS, Names, at_least, check_seed, one_of, resolve_jobs, split_list)
+                                DEFAULT_MODE, DEFAULT_PRECISION, DEFAULT_PROJECT, DEFAULT_RUNTIME, LEADERBOARD_MODES,
+                                MAX_AUGMENT_COPIES, PRECISIONS, RESIZE_MODES, RUNTIMES, TABLE_FORMATS, Names,
+                                at_least, check_seed, one_of, resolve_jobs, split_list)
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -77,7 +78,8 @@ class Project:
                   batch_size: int = 32, workers: int | None = None, amp: bool = True, augment: Names = None,
                   augment_copies: int = 1, views: Names = None, pools: Names = ("mean",), seed: int = 0,
                   skip_bad_images: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS, pruned: bool = False,
-                  input_size: int | None = None, progress: bool = True, backend: str = "local",
+                  input_size: int | None = None, runtime: str = DEFAULT_RUNTIME, precision: str = DEFAULT_PRECISION,
+                  progress: bool = True, backend: str = "local",
                   ray_address: str | None = None) -> list[FeaturizeResult]:
         """Embed every image with each backbone (``pixelboard featurize``); cached, incremental, resumable.
 
@@ -86,6 +88,9 @@ class Project:
         one result per backbone (rows computed and cached, timings, the matrix path). The run's log
         goes to ``embeddings/<set>/featurize.log``. ``backend="ray"`` embeds the missing images as a Ray
         Data job (``ray_address``, else ``RAY_ADDRESS``, else a local Ray instance) into the same cache.
+        ``runtime`` (``torch``, ``onnx``, ``openvino``: the ``runtimes`` extra) and ``precision`` (``fp32``,
+        ``bf16``) choose what runs a CNN backbone; both are part of its identity (its name gets
+        ``-openvino``, ``-bf16``), so their rows never mix with torch fp32 ones.
         """
         from pixelboard.datasets import read_image_set
         from pixelboard.featurizers import create_featurizer, get_featurizer_entry, list_featurizers
@@ -102,6 +107,8 @@ class Project:
         if set_name is not None:
             check_name(set_name, "--set")
         one_of(resize, RESIZE_MODES, "resize mode")
+        one_of(runtime, RUNTIMES, "runtime")
+        one_of(precision, PRECISIONS, "precision")
         run_batches = None  # the local backend: featurize_set's own decode workers
         if one_of(backend, BACKENDS, "backend") == "ray":
             from pixelboard.featurizers.ray_backend import RayBackend, import_ray
@@ -138,7 +145,9 @@ class Project:
                 for name in names:
                     # CNN-only options reach the backbones that take them: the grayscale baseline takes neither.
                     accepted = inspect.signature(get_featurizer_entry(name).factory).parameters
-                    cnn_options = {k: v for k, v in (("pruned", pruned), ("input_size", input_size))
+                    cnn_options = {k: v for k, v in (("pruned", pruned), ("input_size", input_size),
+                                                     ("runtime", runtime if runtime != DEFAULT_RUNTIME else None),
+                                                     ("precision", precision if precision != DEFAULT_PRECISION else None))
                                    if v and k in accepted}
                     featurizer = create_featurizer(name, levels=split_list(levels) or None, resize=resize,
                                                    device=device, weights=weights, random_weights=random_weights,

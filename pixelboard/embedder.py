@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 import os
 from collections.abc import Sequence
 
@@ -26,7 +27,8 @@ from PIL import Image
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from pixelboard.options import DEFAULT_MAX_PIXELS, RESIZE_MODES, split_list
+from pixelboard.options import (DEFAULT_MAX_PIXELS, DEFAULT_PRECISION, DEFAULT_RUNTIME, PRECISIONS, RESIZE_MODES,
+                                RUNTIMES, one_of, split_list)
 from pixelboard.errors import PixelboardError
 
 
@@ -53,6 +55,10 @@ class ImageEmbedder(TransformerMixin, BaseEstimator):
         Random initialisation: tests only, the embeddings are useless.
     max_pixels : int
         Refuse larger images (as ``featurize --max-pixels``).
+    runtime : {"torch", "onnx", "openvino"}
+        What runs a CNN backbone (as ``featurize --runtime``; onnx and openvino: the ``runtimes`` extra).
+    precision : {"fp32", "bf16"}
+        Arithmetic of the forward pass (as ``featurize --precision``).
     progress : bool
         A progress bar (stderr) while embedding more than one batch of images that are not cached.
     """
@@ -60,7 +66,8 @@ class ImageEmbedder(TransformerMixin, BaseEstimator):
     def __init__(self, backbone: str = "efficientnet_lite0", *, levels: str | Sequence[str] | None = None,
                  resize: str = "squash", device: str = "auto", batch_size: int = 32,
                  project=None, weights: str | os.PathLike | None = None,
-                 random_weights: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS, progress: bool = True):
+                 random_weights: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS,
+                 runtime: str = DEFAULT_RUNTIME, precision: str = DEFAULT_PRECISION, progress: bool = True):
         self.backbone = backbone
         self.levels = levels
         self.resize = resize
@@ -70,6 +77,8 @@ class ImageEmbedder(TransformerMixin, BaseEstimator):
         self.weights = weights
         self.random_weights = random_weights
         self.max_pixels = max_pixels
+        self.runtime = runtime
+        self.precision = precision
         self.progress = progress
 
     def fit(self, X=None, y=None):
@@ -79,8 +88,11 @@ class ImageEmbedder(TransformerMixin, BaseEstimator):
         for name, value, minimum in (("batch_size", self.batch_size, 1), ("max_pixels", self.max_pixels, 1)):
             if not isinstance(value, (int, np.integer)) or value < minimum:
                 raise PixelboardError(f"ImageEmbedder {name} must be an integer >= {minimum}, got {value!r}")
+        one_of(self.runtime, RUNTIMES, "runtime")
+        one_of(self.precision, PRECISIONS, "precision")
         featurizer = _featurizer(self.backbone, tuple(split_list(self.levels)), self.resize, self.device,
-                                 None if self.weights is None else str(self.weights), bool(self.random_weights))
+                                 None if self.weights is None else str(self.weights), bool(self.random_weights),
+                                 self.runtime, self.precision)
         self.featurizer_ = featurizer
         self.name_ = featurizer.entry_name()
         self.level_slices_ = featurizer.level_slices()
@@ -97,6 +109,7 @@ class ImageEmbedder(TransformerMixin, BaseEstimator):
 
         files = _project_files(self.project)
         featurizer = self.featurizer_
+        featurizer.export_dir = files.runtimes_dir  # an exported graph (runtime onnx|openvino) is kept there
         with files.lock():  # the cache has one writer at a time (see featurizers/cache.py)
             store = EmbeddingStore(files.cache_dir(featurizer.fingerprint()), featurizer.n_features,
                                    featurizer.describe())
@@ -161,12 +174,17 @@ class ImageEmbedder(TransformerMixin, BaseEstimator):
 
 @functools.lru_cache(maxsize=8)
 def _featurizer(backbone: str, levels: tuple[str, ...], resize: str, device: str, weights: str | None,
-                random_weights: bool):
+                random_weights: bool, runtime: str, precision: str):
     """One featurizer per configuration and process: clones in a grid search share the loaded network."""
-    from pixelboard.featurizers import create_featurizer
+    from pixelboard.featurizers import create_featurizer, get_featurizer_entry
 
+    # As `featurize`: the runtime options reach the backbones that take them, and only when not the default
+    # (so a torch fp32 featurizer's create_options stay those of earlier versions).
+    accepted = inspect.signature(get_featurizer_entry(backbone).factory).parameters
+    extra = {k: v for k, v, default in (("runtime", runtime, DEFAULT_RUNTIME), ("precision", precision, DEFAULT_PRECISION))
+             if v != default and k in accepted}
     return create_featurizer(backbone, levels=list(levels) or None, resize=resize, device=device, weights=weights,
-                             random_weights=random_weights)
+                             random_weights=random_weights, **extra)
 
 
 def _items(X) -> list:

@@ -21,6 +21,13 @@ LEADERBOARD_MODES = ("quick", "autopilot", "comprehensive")  # pixelboard.leader
 DEFAULT_MODE = "autopilot"  # pixelboard.leaderboard.runner.LeaderboardOptions
 METRIC_NAMES = ("accuracy", "balanced_accuracy", "log_loss", "macro_f1", "roc_auc")  # leaderboard.metrics.METRICS
 PROJECT_ENV = "PIXELBOARD_PROJECT"  # the project directory when --project is not given
+# featurize --runtime / --precision: pixelboard.featurizers.runtimes.RUNTIMES, PRECISIONS. torch stays the
+# default: onnx and openvino are an optional extra, and a default that changed with what is installed would
+# change every cache's identity between machines (benchmarks/results/featurize.json has their speeds).
+RUNTIMES = ("torch", "onnx", "openvino")
+PRECISIONS = ("fp32", "bf16")
+DEFAULT_RUNTIME = "torch"
+DEFAULT_PRECISION = "fp32"
 BACKENDS = ("local", "ray")  # featurize and leaderboard --backend: featurizers/ray_backend.py,
 # leaderboard/ray_fits.py (the `ray` extra)
 

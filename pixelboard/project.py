@@ -3,6 +3,7 @@
 ```
 <project>/datasets/<set>.json                  image set: ids, files, labels, class names, groups
 <project>/cache/<fingerprint>/                 per-featurizer row store (see featurizers/cache.py)
+<project>/runtimes/<graph fingerprint>.onnx     a featurizer's exported graph (--runtime onnx|openvino)
 <project>/file-index.json                      stat index: path, size, mtime -> content key (featurizers/file_index.py)
 <project>/embeddings/<set>/<featurizer>.npy    the set's matrix, rows in manifest order (+ copies)
 <project>/embeddings/<set>/<featurizer>.json   sidecar: row ids, fingerprint, level slices, versions, timings
@@ -123,6 +124,10 @@ class Project:
     # --- cache and embeddings -------------------------------------------------------------
     def cache_dir(self, fingerprint: str) -> Path:
         return self.root / "cache" / fingerprint
+
+    @property
+    def runtimes_dir(self) -> Path:
+        return self.root / "runtimes"
 
     @property
     def file_index_path(self) -> Path:

@@ -76,6 +76,10 @@ def test_copied_defaults_match_their_sources():
     assert api.DEFAULT_PROJECT == DEFAULT_PROJECT and api.DEFAULT_MAX_PIXELS == DEFAULT_MAX_PIXELS
     assert api.RESIZE_MODES == RESIZE_MODES and api.TABLE_FORMATS == FORMATS
     assert list(api.DEFAULT_BLENDERS) == LeaderboardOptions().blenders
+    from pixelboard.featurizers import runtimes
+
+    assert api.RUNTIMES == tuple(runtimes.RUNTIMES) and api.PRECISIONS == runtimes.PRECISIONS
+    assert (api.DEFAULT_RUNTIME, api.DEFAULT_PRECISION) == (runtimes.DEFAULT_RUNTIME, runtimes.DEFAULT_PRECISION)
 
 
 # The API's keyword for a command-line option whose parameter is named differently.

@@ -72,7 +72,7 @@ def test_estimator_contract():
     twin = clone(embedder)
     assert twin is not embedder and twin.get_params() == embedder.get_params()
     assert set(embedder.get_params()) == {"backbone", "levels", "resize", "device", "batch_size", "project",
-                                          "weights", "random_weights", "max_pixels", "progress"}
+                                          "weights", "random_weights", "max_pixels", "runtime", "precision", "progress"}
     assert twin.set_params(resize="pad").resize == "pad" and embedder.resize == "squash"
     with pytest.raises(NotFittedError):
         embedder.transform(["x.png"])

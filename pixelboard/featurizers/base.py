@@ -75,6 +75,9 @@ class Featurizer(ABC):
     """Turns decoded images into one float32 row each; ``levels`` are named column blocks."""
 
     name: str = ""
+    # Where a featurizer that exports its network for another runtime keeps the export (featurize_set
+    # sets the project's runtimes/ folder); None: a temporary folder, exported again in each process.
+    export_dir = None
 
     def __init__(self, levels: tuple[str, ...]):
         self.levels = tuple(levels)

@@ -91,6 +91,7 @@ def featurize_set(project: Project, image_set: ImageSet, featurizer: Featurizer,
     file_index = FileIndex(project.file_index_path)
     content: list[str | None] = [file_index.lookup(p, file_stat(p))
                                  for p in _progress(paths, options, "checking files", unit="img")]
+    featurizer.export_dir = project.runtimes_dir  # an exported graph (--runtime onnx|openvino) is kept there
     store = EmbeddingStore(project.cache_dir(featurizer.fingerprint()), featurizer.n_features, featurizer.describe(),
                            commit_seconds=options.commit_seconds)
     computed: set[str] = set()

@@ -20,6 +20,8 @@ comes from the model's own pretrained config via ``timm.data.resolve_model_data_
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 from dataclasses import asdict
 from pathlib import Path
 
@@ -33,6 +35,8 @@ from pixelboard.featurizers.devices import resolve_device
 from pixelboard.featurizers.efficientnet_pytorch_keys import convert_efficientnet_pytorch
 from pixelboard.featurizers.pruning import fold_batchnorm
 from pixelboard.featurizers.registry import FeaturizerEntry, register_featurizer, register_prefix, table_entries
+from pixelboard.featurizers.runtimes import (DEFAULT_PRECISION, DEFAULT_RUNTIME, build_engine, check_runtime,
+                                             export_onnx, runtime_identity)
 from pixelboard.featurizers.weights import WeightsInfo, load_backbone
 
 _LEVEL_STRIDES = {"low": 8, "medium": 16, "high": 32}
@@ -41,7 +45,7 @@ _LEVEL_STRIDES = {"low": 8, "medium": 16, "high": 32}
 class TimmFeaturizer(Featurizer):
     def __init__(self, name: str, model: torch.nn.Module, weights: WeightsInfo, *, levels=None,
                  resize: str = "squash", device: str = "auto", amp: bool = True, pruned: bool = False,
-                 input_size: int | None = None):
+                 input_size: int | None = None, runtime: str = DEFAULT_RUNTIME, precision: str = DEFAULT_PRECISION):
         levels = tuple(levels or CNN_LEVELS)
         unknown = [lv for lv in levels if lv not in ALL_LEVELS]
         if unknown or not levels:
@@ -54,7 +58,16 @@ class TimmFeaturizer(Featurizer):
         self.pruned = bool(pruned)
         if self.pruned and fold_batchnorm(model.eval()) == 0:
             raise PixelboardError(f"--pruned: {name} has no BatchNorm directly after a convolution to fold")
+        check_runtime(runtime, precision)
+        self.runtime, self.precision = runtime, precision
+        if runtime != "torch":  # the exported graph runs on the CPU
+            device = "cpu" if device == "auto" else device
         self._device = resolve_device(device)
+        if runtime != "torch" and self._device.type != "cpu":
+            raise PixelboardError(f"--runtime {runtime} runs on the CPU, not {device}: use --device cpu "
+                                  "(or --runtime torch on a GPU)")
+        self._runtime_identity = runtime_identity(runtime, precision)  # fails early without the extra
+        self._engine = None  # built on the first embed (exports the graph once)
         self.model = model.eval().to(self._device)
         if self._device.type == "cuda":
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -102,6 +115,10 @@ class TimmFeaturizer(Featurizer):
             parts.append("random")
         if self.pruned:
             parts.append("pruned")
+        if self.runtime != DEFAULT_RUNTIME:
+            parts.append(self.runtime)
+        if self.precision != DEFAULT_PRECISION:
+            parts.append(self.precision)
         return "-".join(parts)
 
     def describe(self) -> dict:
@@ -110,11 +127,29 @@ class TimmFeaturizer(Featurizer):
                 "preprocess": asdict(self._preprocessor),
                 "mean": list(self.data_config["mean"]), "std": list(self.data_config["std"]),
                 "timm": timm.__version__, "torch": torch.__version__.split("+")[0],
-                **({"pruned": "batchnorm folded"} if self.pruned else {})}
+                **({"pruned": "batchnorm folded"} if self.pruned else {}),
+                **({"runtime": self._runtime_identity} if self._runtime_identity else {})}
+
+    def graph_fingerprint(self) -> str:
+        """The identity of the network's numbers before a runtime runs them: the exported graph's cache key."""
+        description = {k: v for k, v in self.describe().items() if k != "runtime"}
+        return hashlib.sha256(json.dumps(description, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     @torch.inference_mode()
     def embed(self, batch: torch.Tensor) -> np.ndarray:
+        if self.runtime != "torch":
+            if self._engine is None:
+                self._engine = build_engine(self.runtime, self.precision, self.graph_fingerprint(), self._export,
+                                            self.export_dir, torch.get_num_threads())
+            return self._engine(np.ascontiguousarray(batch.numpy(), dtype=np.uint8))
         return self.pool_levels(self.level_maps(batch)).cpu().numpy().astype(np.float32, copy=False)
+
+    def _export(self, path: Path) -> None:
+        _, height, width = self.data_config["input_size"]
+        export_onnx(_EmbeddingGraph(self), torch.zeros((2, height, width, 3), dtype=torch.uint8), path)
+
+    def __getstate__(self):  # a runtime's session does not pickle: a copy builds its own on first use
+        return {**self.__dict__, "_engine": None}
 
     def level_maps(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
         """Each selected level's feature map before pooling (``highest``: the final map its head pools),
@@ -146,14 +181,39 @@ class TimmFeaturizer(Featurizer):
         return torch.cat([pooled[lv] for lv in self.levels], dim=1)
 
     def _autocast(self):
+        if self.runtime == "torch" and self.precision == "bf16":  # exports stay fp32: their runtime casts
+            return torch.autocast(self._device.type, dtype=torch.bfloat16)
         return torch.autocast("cuda", dtype=torch.float16) if self.amp else contextlib.nullcontext()
+
+
+class _EmbeddingGraph(torch.nn.Module):
+    """The featurizer's ``embed`` as one module (uint8 pixels -> embedding rows): what a runtime exports."""
+
+    def __init__(self, featurizer: TimmFeaturizer):
+        super().__init__()
+        self.model = featurizer.model  # registered, so the export sees its weights as parameters
+        self._featurizer = featurizer
+
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        return self._featurizer.pool_levels(self._featurizer.level_maps(batch))
 
 
 def _pool(fmap: torch.Tensor, grid: bool) -> torch.Tensor:
     """Global average pooling, or (``grid``) average pooling over a 2x2 grid: where on the page matters."""
+    if grid and torch.jit.is_tracing():  # exporting: the same 2x2 windows, spelled with the map's static size,
+        return _grid_windows(fmap)      # since the ONNX exporter cannot size adaptive pooling on a free batch axis
     if grid:
         return torch.nn.functional.adaptive_avg_pool2d(fmap, 2).flatten(1)
     return fmap.mean(dim=(2, 3))
+
+
+def _grid_windows(fmap: torch.Tensor) -> torch.Tensor:
+    """``adaptive_avg_pool2d(fmap, 2).flatten(1)``: window i of n spans floor(i n / 2) to ceil((i + 1) n / 2)."""
+    height, width = int(fmap.shape[2]), int(fmap.shape[3])
+    rows = [(i * height // 2, -(-(i + 1) * height // 2)) for i in range(2)]
+    cols = [(j * width // 2, -(-(j + 1) * width // 2)) for j in range(2)]
+    cells = [fmap[:, :, r0:r1, c0:c1].mean(dim=(2, 3)) for r0, r1 in rows for c0, c1 in cols]
+    return torch.stack(cells, dim=2).flatten(1)  # channel-major, as adaptive pooling's flatten
 
 
 def _level_stages(model: torch.nn.Module) -> dict[str, int]:
@@ -180,11 +240,11 @@ def _bundled(package: str, module: str, class_name: str):
 
 def _timm_factory(name: str, timm_name: str, bundled=None):
     def factory(*, levels=None, resize="squash", device="auto", weights=None, random_weights=False, amp=True,
-                pruned=False, input_size=None):
+                pruned=False, input_size=None, runtime=DEFAULT_RUNTIME, precision=DEFAULT_PRECISION):
         model, info = load_backbone(timm_name, weights=weights, random_weights=random_weights,
                                     bundled=bundled, convert=convert_efficientnet_pytorch)
         return TimmFeaturizer(name, model, info, levels=levels, resize=resize, device=device, amp=amp, pruned=pruned,
-                              input_size=input_size)
+                              input_size=input_size, runtime=runtime, precision=precision)
     factory.timm_name = timm_name
     return factory
 

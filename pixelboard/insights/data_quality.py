@@ -4,8 +4,11 @@
   out-of-fold probabilities: every image is judged by a model that never trained on it, so a
   mislabelled image cannot vouch for its own label.
 - **Near-duplicates** are pairs whose L2-normalised embeddings have a cosine similarity of at least
-  ``threshold``, found block by block (memory grows with the block, never with n x n).
-- **Outliers** are ranked by their mean cosine distance to their k nearest neighbours.
+  ``threshold``, found block by block (memory grows with the block, never with n x n); above
+  ``neighbours.EXACT_UP_TO`` images, among each image's ``DUPLICATE_NEIGHBOURS`` nearest neighbours in an
+  HNSW index (insights/neighbours.py): all-pairs is minutes there.
+- **Outliers** are ranked by their mean cosine distance to their k nearest neighbours (exact, or from the
+  same index on large sets).
 """
 
 from __future__ import annotations
@@ -22,11 +25,13 @@ import numpy as np
 from pixelboard import atomic
 from pixelboard.errors import PixelboardError
 from pixelboard.insights.metrics import validated_rows
+from pixelboard.insights.neighbours import nearest, use_index
 
 log = logging.getLogger(__name__)
 
 BLOCK_ELEMENTS = 4_000_000  # similarities held at once (16 MB of float32) while scanning for duplicates
 OUTLIER_NEIGHBOURS = 10
+DUPLICATE_NEIGHBOURS = 16  # large sets: an image's near-duplicates are looked for among this many neighbours
 
 
 @dataclass(frozen=True)
@@ -127,6 +132,9 @@ def near_duplicates(X: np.ndarray, ids: list[str], X_other: np.ndarray | None = 
         B, ids_other = A, ids
     if not -1.0 <= threshold <= 1.0:
         raise PixelboardError(f"similarity threshold must lie in [-1, 1], got {threshold}")
+    within = "train-test" if cross else "train"
+    if use_index(len(B)):
+        return _indexed_duplicates(A, B, ids, ids_other, cross, threshold, limit, within)
     found_sim, found_a, found_b = np.zeros(0, np.float32), np.zeros(0, np.int64), np.zeros(0, np.int64)
     block = max(1, min(len(A), BLOCK_ELEMENTS // max(len(B), 1)))
     for start in range(0, len(A), block):
@@ -140,8 +148,25 @@ def near_duplicates(X: np.ndarray, ids: list[str], X_other: np.ndarray | None = 
         if len(found_sim) > 4 * limit:  # keep memory bounded on degenerate data (e.g. blank images)
             keep = np.lexsort((found_b, found_a, -found_sim))[:limit]
             found_sim, found_a, found_b = found_sim[keep], found_a[keep], found_b[keep]
+    return _ranked_pairs(found_sim, found_a, found_b, ids, ids_other, limit, within)
+
+
+def _indexed_duplicates(A, B, ids, ids_other, cross, threshold, limit, within) -> list[NearDuplicate]:
+    """Pairs among each row's nearest neighbours in the HNSW index (a row with more than
+    ``DUPLICATE_NEIGHBOURS`` near-duplicates keeps only its nearest ones)."""
+    sims, neighbours = nearest(A, B, DUPLICATE_NEIGHBOURS, same=not cross)
+    a, slot = np.nonzero(sims >= threshold)
+    b = neighbours[a, slot]
+    found_sim = sims[a, slot]
+    if not cross:  # each unordered pair once: (min, max), duplicates of it dropped
+        a, b = np.minimum(a, b), np.maximum(a, b)
+        _, first = np.unique(a * len(B) + b, return_index=True)
+        a, b, found_sim = a[first], b[first], found_sim[first]
+    return _ranked_pairs(found_sim, a, b, ids, ids_other, limit, within)
+
+
+def _ranked_pairs(found_sim, found_a, found_b, ids, ids_other, limit, within) -> list[NearDuplicate]:
     keep = np.lexsort((found_b, found_a, -found_sim))[:limit]
-    within = "train-test" if cross else "train"
     return [NearDuplicate(ids[found_a[k]], ids_other[found_b[k]], float(min(found_sim[k], 1.0)), within)
             for k in keep]
 
@@ -159,9 +184,13 @@ def outliers(X: np.ndarray, ids: list[str], top: int = 24) -> list[Outlier]:
     if len(A) < 2:
         raise PixelboardError("outliers need at least 2 images")
     k = min(OUTLIER_NEIGHBOURS, len(A) - 1)
-    # kneighbors() without X leaves each image out of its own neighbours; it works in memory-bounded chunks.
-    distances, _ = NearestNeighbors(n_neighbors=k, metric="cosine", algorithm="brute").fit(A).kneighbors()
-    score = distances.mean(axis=1)
+    if use_index(len(A)):
+        sims, _ = nearest(A, A, k, same=True)
+        score = (1.0 - sims).mean(axis=1)
+    else:
+        # kneighbors() without X leaves each image out of its own neighbours; it works in memory-bounded chunks.
+        distances, _ = NearestNeighbors(n_neighbors=k, metric="cosine", algorithm="brute").fit(A).kneighbors()
+        score = distances.mean(axis=1)
     order = np.lexsort((np.arange(len(A)), -score))[:top]
     return [Outlier(ids[i], float(score[i])) for i in order]
 
