@@ -213,12 +213,14 @@ class Project:
         rows, metric = load_ranked(directory)
         return Leaderboard(rows, metric, directory)
 
-    def export(self, format: str = "html", out: str | os.PathLike | None = None, *, run: str = "leaderboard") -> str:
+    def export(self, format: str = "html", out: str | os.PathLike | None = None, *, run: str = "leaderboard",
+               show_holdout: Sequence[str] = ()) -> str:
         """The last leaderboard as ``csv``, ``md``, ``html`` or ``json`` (``pixelboard export``); also
-        written to ``out`` when given."""
+        written to ``out`` when given. Screening rows' Holdout stays locked (a dash) unless their id is
+        in ``show_holdout``."""
         from pixelboard import atomic
 
-        text = self.load_leaderboard(run).render(one_of(format, TABLE_FORMATS, "format"))
+        text = self.load_leaderboard(run).render(one_of(format, TABLE_FORMATS, "format"), show_holdout=show_holdout)
         if out:
             atomic.write_text(out, text)
         return text
