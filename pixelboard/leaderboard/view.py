@@ -35,7 +35,7 @@ class Leaderboard:
     @property
     def frame(self) -> pd.DataFrame:
         """The ranked table as a DataFrame (Rank, Model ID, Blueprint, Featurizer, scores, timings);
-        screening rows' Holdout is None (locked: ``holdout(model_id)`` unlocks one)."""
+        screening rows' Holdout is missing (NaN: locked; ``holdout(model_id)`` unlocks one)."""
         from pixelboard.leaderboard.table import to_frame
 
         return to_frame(self.rows, self.metric)
