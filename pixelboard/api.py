@@ -158,9 +158,10 @@ class Project:
                     ray_address: str | None = None) -> Leaderboard:
         """Fit the blueprints on every featurizer, blend the best, rank (``pixelboard leaderboard``).
 
-        ``mode``: ``autopilot`` screens every row on 16% then 32% of the images (one fold) and fits
-        only the best few with full 5-fold CV; ``quick`` fits the blueprints that usually win,
-        ``comprehensive`` every registered one, both with full CV. ``time_budget`` (seconds): fits that
+        ``mode``: ``autopilot`` fits the blueprints that usually win (L2 LR, MLP) with full 5-fold CV,
+        screens the others on 16% then 32% of the images (one fold) and adds those whose learning curve
+        still climbs past them; ``quick`` fits only the usual winners, ``comprehensive`` every registered
+        blueprint, both with full CV. ``time_budget`` (seconds): fits that
         cannot finish in time are not started; calling again resumes. ``max_memory`` (GB): fewer fits
         run side by side when ``jobs`` of a stage's largest would not fit in it. Finished rows are reused, so
         calling it again fits only what is new. ``blueprints`` and ``featurizers`` default to the
