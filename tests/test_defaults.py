@@ -41,6 +41,10 @@ def test_a_blend_is_recommended_only_when_it_beats_its_best_member_by_more_than_
     assert recommended([clearly, a, b])["id"] == "B2"
     records = table_records([barely, a, b], "macro_f1")
     assert [r["Recommended"] for r in records] == [False, True, False]
+    from pixelboard.predict import choose_model
+
+    assert choose_model([barely, a, b], "best")["id"] == "M1"
+    assert choose_model([a, barely, b], "blend")["id"] == "B1"  # asked for by name, a blend is still given
 
 
 @pytest.fixture(scope="module")
