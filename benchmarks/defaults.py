@@ -25,6 +25,8 @@ no offline copy exists here, so it is not included.
 from __future__ import annotations
 
 import argparse
+import json
+import shutil
 import sys
 import tempfile
 import time
@@ -103,6 +105,7 @@ def test_f1(root: Path, submission: pd.DataFrame) -> float:
 
 
 def timed_leaderboard(project, run: str, mode: str, jobs: int, seed: int):
+    shutil.rmtree(project.files.run_dir(run), ignore_errors=True)  # a fresh run: nothing reused from a past one
     load = common.load_average()
     started = time.perf_counter()
     board = project.leaderboard(run=run, mode=mode, jobs=jobs, seed=seed, progress=False)
@@ -179,6 +182,7 @@ def main() -> None:
     parser.add_argument("--fashion-test", type=int, default=1000, help="Fashion-MNIST test images kept aside")
     parser.add_argument("--digits", type=int, default=1000, help="load_digits training images (the rest: test)")
     parser.add_argument("--modes", default=",".join(MODES))
+    parser.add_argument("--merge-into", type=Path, default=None, help="also merge the sets into this JSON file")
     common.add_run_arguments(parser, "defaults.json", device="cpu")
     args = parser.parse_args()
     import pixelboard
@@ -202,6 +206,7 @@ def main() -> None:
             modes = {mode: run_mode(project, root, mode, args.jobs, args.seed) for mode in args.modes.split(",")}
             lr = single_lr(project, root, args.seed)
             entry = {**{k: v for k, v in info.items() if k != "root"}, "featurize_seconds": round(featurize_seconds, 1),
+                     "date": common.now(),
                      "modes": modes, "single_lr": lr}
             if set(MODES) <= set(modes):
                 entry["targets"] = targets(modes, lr)
@@ -209,6 +214,11 @@ def main() -> None:
             record["sets"][name] = entry
             record["load_average_at_end"] = common.load_average()
             common.write_result(args.output, record)  # after every set: a long run keeps what it finished
+    if args.merge_into:  # these sets join an earlier run's file; each set keeps the date and load it ran at
+        merged = json.loads(args.merge_into.read_text()) if args.merge_into.is_file() else {**record, "sets": {}}
+        merged["sets"].update({name: {**entry, "date": record["date"], "machine": record["machine"]}
+                               for name, entry in record["sets"].items()})
+        common.write_result(args.merge_into, merged)
     print(f"wrote {args.output}")
 
 
