@@ -216,8 +216,15 @@ def main() -> None:
             common.write_result(args.output, record)  # after every set: a long run keeps what it finished
     if args.merge_into:  # these sets join an earlier run's file; each set keeps the date and load it ran at
         merged = json.loads(args.merge_into.read_text()) if args.merge_into.is_file() else {**record, "sets": {}}
-        merged["sets"].update({name: {**entry, "date": record["date"], "machine": record["machine"]}
-                               for name, entry in record["sets"].items()})
+        for name, entry in record["sets"].items():  # modes measured again replace theirs; the others stay
+            entry = {**entry, "date": record["date"], "machine": record["machine"]}
+            earlier = merged["sets"].get(name, {})
+            modes = {**earlier.get("modes", {}), **entry["modes"]}
+            kept = sorted(set(earlier.get("modes", {})) - set(entry["modes"]))
+            merged["sets"][name] = {**earlier, **entry, "modes": modes,
+                                    **({"modes_kept_from_an_earlier_run": kept} if kept else {})}
+            if set(MODES) <= set(modes):
+                merged["sets"][name]["targets"] = targets(modes, entry["single_lr"])
         common.write_result(args.merge_into, merged)
     print(f"wrote {args.output}")
 

@@ -29,14 +29,31 @@ def row(model_id, cv, std=0.01, kind="model", members=(), holdout=0.5):
                                     "cv_std": math.nan if kind == "stage" else std, "holdout": holdout}}}
 
 
-def test_a_blend_is_recommended_only_when_it_beats_its_best_member_by_more_than_the_cv_standard_error():
+def test_a_blend_is_recommended_only_when_its_gain_over_its_best_member_beats_the_gains_standard_error():
+    from pixelboard.leaderboard.partition import make_partition
+
     m = get_metric("macro_f1")
+    y = np.repeat([0, 1], 100)
+    partition = make_partition(y, seed=0)
+    onehot = np.eye(2)[y]
+    wrong = lambda share, seed: np.random.default_rng(seed).random(y.size) < share  # noqa: E731
+    member = np.where(wrong(0.3, 1)[:, None], 1 - onehot, onehot)
+    weaker = np.where(wrong(0.4, 2)[:, None], 1 - onehot, onehot)
+    rows = [row("M1", 0.70), row("M2", 0.60)]
+    fixed = wrong(0.5, 3) & (member.argmax(1) != y)  # the blend fixes about half the member's errors, in every fold
+    better = np.where(fixed[:, None], onehot, member)
+    noisy = member.copy()
+    up, down = partition.folds[0][1], partition.folds[1][1]
+    noisy[up] = onehot[up]  # a gain in one fold and a loss in another: a mean gain, but no steady one
+    noisy[down] = np.where(wrong(0.35, 4)[down, None], 1 - onehot[down], onehot[down])
+    gains = [m(y[v], noisy[v]) - m(y[v], member[v]) for _, v in partition.folds]
+    assert np.mean(gains) > 0 and min(gains) < 0
+    assert beats_best_member(better, {"M1": member, "M2": weaker}, rows, y, partition, m)
+    assert not beats_best_member(member, {"M1": member, "M2": weaker}, rows, y, partition, m)  # no gain
+    assert not beats_best_member(noisy, {"M1": member, "M2": weaker}, rows, y, partition, m)
     a, b = row("M1", 0.80), row("M2", 0.78)
-    barely = row("B1", 0.805, std=0.02, kind="blend", members=("M1", "M2"))  # +0.005 < 0.02 / sqrt(4) = 0.01
-    clearly = row("B2", 0.815, std=0.02, kind="blend", members=("M1", "M2"))  # +0.015 > 0.01
-    assert not beats_best_member(barely, [a, b], m, n_folds=4)
-    assert beats_best_member(clearly, [a, b], m, n_folds=4)
-    barely["beats_members"], clearly["beats_members"] = False, True
+    barely = {**row("B1", 0.805, kind="blend", members=("M1", "M2")), "beats_members": False}
+    clearly = {**row("B2", 0.815, kind="blend", members=("M1", "M2")), "beats_members": True}
     assert recommended([barely, a, b])["id"] == "M1"  # rank 1 by CV, but the single model is as good
     assert recommended([clearly, a, b])["id"] == "B2"
     records = table_records([barely, a, b], "macro_f1")

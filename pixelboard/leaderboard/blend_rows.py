@@ -5,8 +5,8 @@ Blends that help or stay out (issue 18): the greedy blender runs first, and the 
 other blenders' candidates only when greedy picked it (a weak row dragged into every average was the
 demo's recommended blend); a blender whose members are the same as an earlier blender's is dropped
 (same members, near-identical scores: a duplicate row); a blend is recommendable (``beats_members``)
-only when its CV beats its best member's by more than its CV standard error, otherwise that member
-is the simpler model to ship and as good.
+only when its CV beats its best member's by more than the standard error of that gain over the folds,
+otherwise that member is the simpler model to ship and as good.
 """
 
 from __future__ import annotations
@@ -89,7 +89,9 @@ def blend_rows(results: list[dict], ctx: RunContext) -> list[dict]:
             **({"scores_shifted": score_model(*blended_views, labels.y, partition, labels.n_classes)} if shifted else {}),
             "fit_seconds": round(fit_seconds, 3), "predict_seconds": 0.0, "spec": spec,
         }
-        result["beats_members"] = beats_best_member(result, candidates, metric, partition.n_folds, shifted)
+        judged = blended_views if shifted else blended_clean  # ranked by the shifted scores under views
+        result["beats_members"] = beats_best_member(judged[0], {m: views[m][0] for m in used}, candidates, labels.y,
+                                                    partition, metric, shifted)
         fitted = FittedModel(blend_id, result["label"], labels.classes, labels.class_names,
                              trained_on="blender fitted on out-of-fold probabilities", blender=blender,
                              members=[store.load_fitted(m) for m in used])
@@ -106,16 +108,15 @@ def _keep_unless_duplicate(blend: dict, blends: list[dict], seen: set[frozenset]
         blends.append(blend)
 
 
-def beats_best_member(blend: dict, rows: list[dict], metric, n_folds: int, shifted: bool = False) -> bool:
-    """CV of the blend > CV of its best member + the blend's CV standard error (std / sqrt(folds))."""
+def beats_best_member(blend_oof: np.ndarray, member_oof: dict[str, np.ndarray], rows: list[dict], y: np.ndarray,
+                      partition, metric, shifted: bool = False) -> bool:
+    """The blend's CV beats its best member's (by CV mean) by more than the standard error of that
+    difference: per fold, blend score minus member score; mean > std / sqrt(folds). Paired, because a
+    hard fold is hard for both: the spread of the differences is what decides whether the gain is
+    noise (on 1,000 Fashion-MNIST images the unpaired CV std of the blend was 1.5-2x the paired one)."""
     key = "scores_shifted" if shifted else "scores"
     by_id = {r["id"]: r for r in rows}
-    best = max(metric.oriented(by_id[m][key][metric.name]["cv_mean"]) for m in blend["members"])
-    score = blend[key][metric.name]
-    std = score["cv_std"] if score["cv_std"] == score["cv_std"] else 0.0
-    return bool(metric.oriented(score["cv_mean"]) > best + std / math.sqrt(max(1, n_folds)))
-
-
-def _blender_params(name: str, options: LeaderboardOptions) -> dict:
-    return {"avg": {"k": options.blend_top, "metric": options.metric}, "glm": {"random_state": options.seed},
-            "greedy": {"metric": options.metric, "rounds": 25}}[name]
+    best = max(member_oof, key=lambda m: metric.oriented(by_id[m][key][metric.name]["cv_mean"]))
+    gains = np.array([metric.oriented(metric(y[valid], blend_oof[valid])) -
+                      metric.oriented(metric(y[valid], member_oof[best][valid])) for _, valid in partition.folds])
+    return bool(gains.mean() > gains.std() / math.sqrt(gains.size))
