@@ -120,3 +120,8 @@ def beats_best_member(blend_oof: np.ndarray, member_oof: dict[str, np.ndarray], 
     gains = np.array([metric.oriented(metric(y[valid], blend_oof[valid])) -
                       metric.oriented(metric(y[valid], member_oof[best][valid])) for _, valid in partition.folds])
     return bool(gains.mean() > gains.std() / math.sqrt(gains.size))
+
+
+def _blender_params(name: str, options: LeaderboardOptions) -> dict:
+    return {"avg": {"k": options.blend_top, "metric": options.metric}, "glm": {"random_state": options.seed},
+            "greedy": {"metric": options.metric, "rounds": 25}}[name]
