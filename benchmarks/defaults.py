@@ -127,7 +127,8 @@ def run_mode(project, root: Path, mode: str, jobs: int, seed: int) -> dict:
               "rank_1": board.rows[0]["id"], "load_average_at_start": load}
     if mode in REPEATED:  # again, in a fresh run: the same rows (same seed), a second wall time on a shared machine
         again, wall_again, load_again = timed_leaderboard(project, f"{mode}_again", mode, jobs, seed)
-        same = [(r["id"], r["scores"]) for r in again.rows] == [(r["id"], r["scores"]) for r in board.rows]
+        as_text = lambda b: json.dumps([(r["id"], r["scores"]) for r in b.rows])  # noqa: E731 (NaN never equals)
+        same = as_text(again) == as_text(board)
         record.update({"wall_seconds_runs": [wall, wall_again], "wall_seconds": min(wall, wall_again),
                        "load_average_at_start_runs": [load, load_again], "same_seed_same_leaderboard": same})
     if mode == "autopilot":
