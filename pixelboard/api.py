@@ -171,9 +171,10 @@ class Project:
                     ray_address: str | None = None) -> Leaderboard:
         """Fit the blueprints on every featurizer, blend the best, rank (``pixelboard leaderboard``).
 
-        ``mode``: ``autopilot`` screens every row on 16% then 32% of the images (one fold) and fits
-        only the best few with full 5-fold CV; ``quick`` fits the blueprints that usually win,
-        ``comprehensive`` every registered one, both with full CV. ``time_budget`` (seconds): fits that
+        ``mode``: ``autopilot`` fits the blueprints that usually win (L2 LR, MLP) with full 5-fold CV,
+        screens the others on 16% then 32% of the images (one fold) and adds those whose learning curve
+        still climbs past them; ``quick`` fits only the usual winners, ``comprehensive`` every registered
+        blueprint, both with full CV. ``time_budget`` (seconds): fits that
         cannot finish in time are not started; calling again resumes. ``max_memory`` (GB): fewer fits
         run side by side when ``jobs`` of a stage's largest would not fit in it. Finished rows are reused, so
         calling it again fits only what is new. ``blueprints`` and ``featurizers`` default to the
@@ -227,12 +228,14 @@ class Project:
         rows, metric = load_ranked(directory)
         return Leaderboard(rows, metric, directory)
 
-    def export(self, format: str = "html", out: str | os.PathLike | None = None, *, run: str = "leaderboard") -> str:
+    def export(self, format: str = "html", out: str | os.PathLike | None = None, *, run: str = "leaderboard",
+               show_holdout: Sequence[str] = ()) -> str:
         """The last leaderboard as ``csv``, ``md``, ``html`` or ``json`` (``pixelboard export``); also
-        written to ``out`` when given."""
+        written to ``out`` when given. Screening rows' Holdout stays locked (a dash) unless their id is
+        in ``show_holdout``."""
         from pixelboard import atomic
 
-        text = self.load_leaderboard(run).render(one_of(format, TABLE_FORMATS, "format"))
+        text = self.load_leaderboard(run).render(one_of(format, TABLE_FORMATS, "format"), show_holdout=show_holdout)
         if out:
             atomic.write_text(out, text)
         return text

@@ -154,7 +154,9 @@ def test_leaderboard_object_and_its_command_line_twins(tmp_path):
     board = project.leaderboard(blueprints=["majority", "lr_l2"], jobs=1, progress=False)
     assert board.n_fitted == 4 and board.directory == root / "runs" / "leaderboard"
     assert board.frame.equals(to_frame(board.rows, "macro_f1"))
-    assert board.best is board.rows[0] and board.best["blueprint"] != "majority"
+    # separable blobs: the top blend ties its best member, so that single model is the one recommended
+    assert board.rows[0]["kind"] == "blend" and not board.rows[0]["beats_members"]
+    assert board.best is board.rows[1] and board.best["blueprint"] == "lr_l2"
     assert str(board) == board.render("text") and "<table" in board._repr_html_()
     assert set(board.tables) == {"csv", "md", "html", "json"}
     reloaded = project.load_leaderboard()

@@ -14,9 +14,10 @@ from pixelboard.api import Project as ApiProject
 from pixelboard.cli import main
 from pixelboard.errors import PixelboardError
 from pixelboard.leaderboard import autopilot
-from pixelboard.leaderboard.autopilot import (COST_RATIO, MODES, PROMOTE_TOP, Candidate, get_mode, plan_candidates,
-                                              promote, screening_samples)
-from pixelboard.leaderboard.budget import PRIOR_SECONDS_PER_CELL
+from pixelboard.leaderboard.autopilot import MODES, Candidate, get_mode, plan_candidates, screening_samples
+from pixelboard.leaderboard.budget import prior_cost
+from pixelboard.leaderboard.promotion import (SCREEN_SHARE, projected_score, promote_screened, promotion_bar,
+                                              split_sure, within_allowance)
 from pixelboard.leaderboard.data import load_feature_rows, load_labels
 from pixelboard.leaderboard.metrics import get_metric
 from pixelboard.leaderboard.partition import make_partition
@@ -84,47 +85,87 @@ def test_a_small_class_keeps_two_groups_in_every_sample():
 
 
 # --- promotion ------------------------------------------------------------------------------------
-def test_promotion_keeps_the_leader_the_baseline_a_row_per_featurizer_and_affordable_runners_up():
-    a = [Candidate(b, "cnn") for b in ("lr_l2", "mlp", "lightgbm", "xgboost", "catboost")]
+def embeddings(_name):
+    return "embeddings"
+
+
+def test_the_cheap_winners_on_every_cnn_featurizer_and_the_baseline_are_sure_the_rest_screened():
+    a = [Candidate(b, "cnn") for b in ("majority", "lr_l2", "mlp", "lightgbm", "catboost")]
     g = [Candidate(b, "grayscale20") for b in ("lr_l2", "mlp", "xgboost")]
-    scores = dict(zip(a + g, [0.90, 0.88, 0.89, 0.87, 0.86, 0.70, 0.72, 0.75]))
-    cost = {"lr_l2": 1.0, "mlp": 1.5, "lightgbm": 2.0, "xgboost": 4.0, "catboost": 5.0}
+    p = [Candidate("finetune_lite0", "pix"), Candidate("mlp", "pix")]
+    sure, screened = split_sure(a + g + p, lambda f: "pixels" if f == "pix" else "embeddings")
+    assert sure == [a[1], a[2], g[0]]  # LR + MLP on the CNN, the baseline; never the grayscale MLP or pixel rows
+    assert screened == [a[0], a[3], a[4], g[1], g[2], *p]
+
+
+def test_screening_is_admitted_cheapest_first_within_a_share_of_the_sure_rows_cost():
+    sure = [Candidate("lr_l2", "cnn"), Candidate("mlp", "cnn")]
+    screened = [Candidate(b, "cnn") for b in ("catboost", "majority", "xgboost", "lightgbm")]
+    cost = {"lr_l2": 1.0, "mlp": 1.0, "majority": 0.0, "lightgbm": 2.0, "xgboost": 3.0, "catboost": 5.0}
     by_cost = lambda c: cost[c.blueprint]  # noqa: E731
-    # best first: the leader, the MLP (lightgbm ranks 2nd but costs 2x the leader), the baseline
-    assert promote(a + g, scores, PROMOTE_TOP, by_cost) == [a[0], a[1], g[0]]
-    assert promote(a + g, scores, PROMOTE_TOP, lambda c: 1.0) == [a[0], a[2], g[0]]  # equal costs: by score
-    # room for 5, but only 4 qualify: grayscale's best (xgboost, 4x) is not needed, the baseline is its row
-    assert promote(a + g, scores, 5, by_cost) == [a[0], a[1], g[1], g[0]]
-    costly_leader = promote(a + g, {**scores, a[4]: 0.95}, PROMOTE_TOP, by_cost)
-    assert costly_leader == [a[4], a[0], g[0]]  # under a costly leader every row is affordable
-    without_baseline = promote(a + g[1:], scores, PROMOTE_TOP, by_cost)
-    assert without_baseline == [a[0], a[1], g[2]]  # grayscale keeps a row: its best, whatever it costs
-    del scores[a[0]]  # a row without a score (the budget stopped it) is not promoted
-    assert a[0] not in promote(a + g, scores, PROMOTE_TOP, by_cost)
+    # allowance = SCREEN_SHARE x 5 folds x 2 = 1.5 (at SCREEN_SHARE 0.15); a screened row costs 0.75 of its fold
+    assert SCREEN_SHARE == 0.15
+    admitted, passed = within_allowance(screened, sure, by_cost, 0.75, folds=5)
+    assert admitted == [screened[1], screened[3]] and passed == [screened[0], screened[2]]  # plan order kept
+    admitted, _ = within_allowance(screened, sure * 3, by_cost, 0.75, folds=5)  # allowance 4.5: + xgboost
+    assert admitted == [screened[1], screened[2], screened[3]]
+    assert within_allowance(screened, [], by_cost, 0.75, folds=5) == (screened, [])  # nothing sure: screen all
 
 
-def expected_promotion(rows, top):
-    """The promotion rule, restated on stored rows (no baseline here): by Validation, the leader, then
-    each featurizer's best if it has no row yet, then the next best up to ``top`` in all among those
-    costing at most COST_RATIO x the leader (the priors: lightgbm costs 2x lr_l2 and mlp here)."""
-    ranked = sorted(rows, key=lambda r: -r["scores"]["macro_f1"]["validation"])
-    cost = lambda r: PRIOR_SECONDS_PER_CELL[r["blueprint"]]  # noqa: E731  (same rows and columns everywhere)
-    keep = [ranked[0]]
-    keep += [next(r for r in ranked if r["featurizer"] == f) for f in ("fake_a", "fake_b")
-             if f != ranked[0]["featurizer"]]
-    keep += [r for r in ranked if r not in keep and cost(r) <= COST_RATIO * cost(ranked[0])][:max(0, top - len(keep))]
-    return {(r["blueprint"], r["featurizer"]) for r in keep}
+def test_projection_follows_the_slope_per_doubling_and_never_extrapolates_a_fall():
+    assert projected_score([(16.0, 0.70), (32.0, 0.80)], 64.0) == pytest.approx(0.90)
+    assert projected_score([(32.0, 0.80), (16.0, 0.70)], 128.0) == pytest.approx(1.00)  # order does not matter
+    assert projected_score([(16.0, 0.85), (32.0, 0.80)], 64.0) == 0.80  # falling: stays at its last point
+    assert projected_score([(16.0, 0.6)], 64.0) == 0.6
 
 
-def test_autopilot_screens_every_row_then_fits_the_promoted_ones_with_full_cv(screened):
+def test_a_screened_row_joins_only_when_its_curve_beats_the_sure_rows_best_by_more_than_the_noise():
+    climbing, flat, high = Candidate("xgboost", "cnn"), Candidate("lightgbm", "cnn"), Candidate("catboost", "cnn")
+    curves = {climbing: [(16.0, 0.70), (32.0, 0.80)], flat: [(16.0, 0.84), (32.0, 0.845)],
+              high: [(16.0, 0.86), (32.0, 0.86)]}
+    assert promote_screened(curves, 64.0, bar=0.87) == [climbing]  # 0.90: still climbing at 32%, it may overtake
+    assert promote_screened(curves, 64.0, bar=0.80) == [climbing, high]  # at most PROMOTE_SCREENED, best first
+    assert promote_screened(curves, 64.0, bar=0.95) == []
+    assert promote_screened(curves, 64.0, bar=None, top=3) == [climbing, high, flat]  # nothing sure: the best
+    m = get_metric("macro_f1")
+    rows = [{"scores": {"macro_f1": {"validation": v, "cv_std": sd}}, "spec": {"folds": 4}}
+            for v, sd in ((0.80, 0.02), (0.85, 0.04))]
+    assert promotion_bar(rows, m, shifted=False) == pytest.approx(0.85 + 0.04 / 2)
+    loss = get_metric("log_loss")  # lower is better: the bar is oriented (higher is better)
+    rows = [{"scores": {"log_loss": {"validation": v, "cv_std": 0.0}}, "spec": {"folds": 5}} for v in (0.3, 0.2)]
+    assert promotion_bar(rows, loss, shifted=False) == pytest.approx(-0.2)
+
+
+def curves_of(rows):
+    curves = {}
+    for r in rows:
+        if r["kind"] == "stage":
+            curves.setdefault(Candidate(r["blueprint"], r["featurizer"]), []).append(
+                (r["sample_pct"], r["scores"]["macro_f1"]["validation"]))
+    return curves
+
+
+def test_autopilot_fits_the_sure_rows_screens_the_rest_and_promotes_by_the_curves(screened):
     root, result = screened
     stages = {pct: [r for r in result.rows if r["kind"] == "stage" and r["sample_pct"] == pct] for pct in (16.0, 32.0)}
     full = [r for r in result.rows if r["kind"] == "model"]
     pair = lambda r: (r["blueprint"], r["featurizer"])  # noqa: E731
-    assert sorted(map(pair, stages[16.0])) == sorted((b, f) for b in SCREENED for f in ("fake_a", "fake_b"))
-    assert {pair(r) for r in stages[32.0]} == expected_promotion(stages[16.0], top=4)  # the better half of 8
-    assert {pair(r) for r in full} == expected_promotion(stages[32.0], top=PROMOTE_TOP)
-    assert {r["sample_pct"] for r in full} == {64.0} and len(full) < len(stages[32.0]) < len(stages[16.0])
+    sure = {(b, f) for b in ("lr_l2", "mlp") for f in ("fake_a", "fake_b")}
+    assert sure <= {pair(r) for r in full}  # the cheap winners: full CV, never screened
+    project = Project(root)
+    labels = load_labels(project)
+    features = {f: load_feature_rows(project, f, labels) for f in ("fake_a", "fake_b")}
+    cost = lambda c: prior_cost(c.blueprint, *features[c.featurizer].X.shape)  # noqa: E731
+    planned = [Candidate(b, f) for f in ("fake_a", "fake_b") for b in SCREENED]
+    admitted, _ = within_allowance([c for c in planned if (c.blueprint, c.featurizer) not in sure],
+                                   [Candidate(*p) for p in sorted(sure)], cost, 0.75, folds=5)
+    assert admitted and all(c.blueprint in ("majority", "lightgbm") for c in admitted)
+    for pct in (16.0, 32.0):  # every admitted row at both stages, nothing else
+        assert sorted(map(pair, stages[pct])) == sorted((c.blueprint, c.featurizer) for c in admitted)
+    bar = promotion_bar([r for r in full if pair(r) in sure], get_metric("macro_f1"), shifted=False)
+    promoted = promote_screened(curves_of(result.rows), 64.0, bar)
+    assert {pair(r) for r in full} == sure | {(c.blueprint, c.featurizer) for c in promoted}
+    assert {r["sample_pct"] for r in full} == {64.0}
     for row in stages[16.0]:  # one fold: Validation and Holdout, no Cross Validation
         score = row["scores"]["macro_f1"]
         assert np.isnan(score["cv_mean"]) and not np.isnan(score["validation"])

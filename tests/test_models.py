@@ -135,3 +135,33 @@ def test_projection_of_a_row_does_not_depend_on_its_batch():
     assert whole.dtype == np.float32
     rows = np.vstack([project(projection, X[i:i + 1]) for i in range(0, 300, 7)])
     np.testing.assert_array_equal(whole[::7], rows)
+
+
+def test_lr_tries_balanced_class_weights_only_on_imbalanced_classes_and_keeps_the_better_one(monkeypatch):
+    from pixelboard.models import logistic
+    from pixelboard.models.logistic import TunedLogisticRegression
+
+    rng = np.random.default_rng(0)
+    balanced_y = np.repeat([0, 1, 2], 40)
+    X = rng.normal(size=(120, 6)) + balanced_y[:, None] * 0.6
+    calls = []
+    real = logistic._inner_macro_f1
+    monkeypatch.setattr(logistic, "_inner_macro_f1", lambda m, *a: calls.append(m.class_weight) or real(m, *a))
+    plain = TunedLogisticRegression(class_weight=None, random_state=0).fit(X, balanced_y)
+    auto = TunedLogisticRegression(random_state=0).fit(X, balanced_y)
+    assert auto.class_weight_ is None and not calls  # balanced classes: one fit, the model without weights
+    assert np.array_equal(auto.predict_proba(X), plain.predict_proba(X))
+    y = np.r_[np.zeros(200), np.ones(200), np.full(20, 2)].astype(int)  # 10:1
+    X = rng.normal(size=(y.size, 4))
+    X[:, :3] += np.eye(3)[y] * 1.2
+    chosen = TunedLogisticRegression(random_state=0).fit(X, y)
+    assert calls == [None, "balanced"]  # both weightings scored on the same inner folds
+    fixed = {w: TunedLogisticRegression(class_weight=w, random_state=0).fit(X, y) for w in (None, "balanced")}
+    assert np.array_equal(chosen.predict_proba(X), fixed[chosen.class_weight_].predict_proba(X))
+    for favoured in (None, "balanced"):  # the better inner macro F1 wins, whichever it is
+        monkeypatch.setattr(logistic, "_inner_macro_f1", lambda m, *a, f=favoured: float(m.class_weight == f))
+        model = TunedLogisticRegression(random_state=0).fit(X, y)
+        assert model.class_weight_ == favoured
+        assert np.array_equal(model.predict_proba(X), fixed[favoured].predict_proba(X))
+    recall = lambda m: np.mean(m.predict(X[y == 2]) == 2)  # noqa: E731
+    assert recall(fixed["balanced"]) > recall(fixed[None])  # the weighting does what it is for

@@ -1,9 +1,10 @@
 """Which rows a leaderboard fits, stage by stage: the modes, the pairing rule, screening samples, promotion.
 
 ``quick`` fits the few blueprints that usually win, ``comprehensive`` every registered one, both at
-full size (5-fold CV on 64% of the images). ``autopilot`` (the default) screens every
-(blueprint x featurizer) row on one fold first, at 16% then 32% of the images, and promotes only the
-best few to full CV, like DataRobot's Autopilot. A screening row is fitted on a sample of fold 1's
+full size (5-fold CV on 64% of the images). ``autopilot`` (the default) fits the usual winners with
+full CV too, screens the other (blueprint x featurizer) rows on one fold, at 16% then 32% of the
+images, and promotes those whose learning curve beats the winners (promotion.py), like DataRobot's
+Autopilot. A screening row is fitted on a sample of fold 1's
 training images and scored on fold 1's validation images: the same images the full row's Validation
 is scored on, so the three scores of a row form its learning curve. A one-fold score on a quarter of
 the data is not comparable with a 5-fold CV mean, so screening rows rank below every full row and never
@@ -25,22 +26,15 @@ from pixelboard.leaderboard.partition import Partition, UnitClasses
 from pixelboard.models import get_blueprint, list_blueprints
 
 BASELINE = ("lr_l2", "grayscale20")  # the Baseline Image Classifier: added wherever grayscale20 exists
+BASELINE_LABEL = "Baseline Image Classifier"  # its rows' label starts so (runner.py)
 PIXELS = "pixels"  # blueprint spec ``inputs`` / sidecar ``description.kind`` of image (not embedding) rows
 # Measured (benchmarks/results/leaderboard.json, 2,000 Fashion-MNIST images): L2 LR is the best single
 # model on both featurizers (CV 0.863 on efficientnet_lite0) and the MLP costs about as little; the
 # boosters add under a point to the best blend for 10-20x their fit time.
 QUICK_BLUEPRINTS = ("lr_l2", "mlp")
 SCREENING_PCTS = (16.0, 32.0)  # % of the labelled images; each sample nests in the next and in fold 1's training part
-# Promoted to full CV: 3 rows in all, the best screened row and the baseline (the yardstick the table is
-# read against; it costs little) first, then the next best that cost at most COST_RATIO x the leader
-# (static priors, budget.py), and always one row of every featurizer (its best), so the blends can mix
-# featurizers. Measured on 2,000 Fashion-MNIST images (benchmarks/results/scale.json,
-# promotion_rules_on_the_full_run): L2 LR + MLP on efficientnet_lite0 and the baseline blended to the
-# full leaderboard's holdout F1 at 0.08 of its fit time; promoting the 2-8x costlier boosters too bought
-# no reliable gain (holdout within +-0.01, the noise of 400 images) for 3-5x that time.
-# Rows pass from 16% to 32% by the same rule, with the better half in place of the 3.
+# Which rows skip screening, which are screened and which are promoted: promotion.py.
 PROMOTE_TOP = 3
-COST_RATIO = 1.5
 SCREEN_ABOVE = 2 * PROMOTE_TOP  # a plan of at most this many rows skips screening: all get full CV
 MIN_UNITS_PER_CLASS = 2  # per class in a sample, when fold 1 has them: the blueprints' inner splits need 2
 _SAMPLE_STREAM = 0x5C12EE  # mixed into the seed: the samples draw from their own stream, not the partition's
@@ -57,7 +51,7 @@ class Mode:
 
 MODES: dict[str, Mode] = {m.name: m for m in (
     Mode("quick", "the blueprints that usually win, full CV", lambda: list(QUICK_BLUEPRINTS), (), False),
-    Mode("autopilot", "default blueprints screened at 16% and 32%, the best promoted to full CV",
+    Mode("autopilot", "the usual winners with full CV, the other default blueprints screened at 16% and 32%",
          lambda: list_blueprints(default_only=True), SCREENING_PCTS, False),
     Mode("comprehensive", "every registered blueprint, full CV", lambda: list_blueprints(), (), True),
 )}
@@ -186,32 +180,6 @@ def stage_score(row: dict, metric: str, shifted: bool) -> float:
     """The score a row is promoted on: its Validation (fold 1), oriented so that higher is better."""
     m = get_metric(metric)
     return m.oriented(row["scores_shifted" if shifted else "scores"][m.name]["validation"])
-
-
-def promote(candidates: list[Candidate], scored: dict[Candidate, float], top: int,
-            cost: Callable[[Candidate], float]) -> list[Candidate]:
-    """The leader and the baseline, whatever they cost, then the best row of every featurizer not yet
-    represented, then the next best rows costing at most ``COST_RATIO`` x the leader until ``top`` rows
-    are promoted in all. Best first. ``cost`` must not depend on the clock (a static estimate), or the
-    same seed would not give the same leaderboard. Unscored candidates (a budget stopped their fit)
-    are not promoted."""
-    ranked = sorted((c for c in candidates if c in scored), key=lambda c: -scored[c])  # stable: ties keep plan order
-    if not ranked:
-        return []
-    keep = [ranked[0]] + [c for c in ranked[1:] if c.is_baseline]
-    for featurizer in dict.fromkeys(c.featurizer for c in ranked):
-        if not any(c.featurizer == featurizer for c in keep):
-            keep.append(next(c for c in ranked if c.featurizer == featurizer))
-    for c in ranked:
-        if len(keep) >= top:
-            break
-        if c not in keep and cost(c) <= COST_RATIO * cost(ranked[0]):
-            keep.append(c)
-    return [c for c in ranked if c in keep]
-
-
-def halve(n: int) -> int:
-    return max(PROMOTE_TOP, math.ceil(n / 2))
 
 
 def learning_curve(rows: list[dict], metric: str, shifted: bool = False) -> dict:

@@ -15,10 +15,12 @@ from pixelboard.leaderboard.table import render_csv, render_html, render_json, r
 FORMATS = ("csv", "md", "html", "json")
 
 
-def render(ranked: list[dict], metric: str, fmt: str, report: str | None = None) -> str:
+def render(ranked: list[dict], metric: str, fmt: str, report: str | None = None,
+           show_holdout: tuple[str, ...] = ()) -> str:
+    """``show_holdout``: ids of screening rows whose locked Holdout is shown (table.holdout_locked)."""
     if fmt == "json":
-        return render_json(ranked, metric)
-    records = table_records(ranked, metric)
+        return render_json(ranked, metric, show_holdout)
+    records = table_records(ranked, metric, show_holdout)
     if fmt == "csv":
         return render_csv(records)
     if fmt == "md":

@@ -23,8 +23,8 @@ from tqdm.auto import tqdm
 from pixelboard import atomic
 from pixelboard.errors import PixelboardError
 from pixelboard.fitted import FeaturizerSpec, FittedModel
-from pixelboard.leaderboard.autopilot import (PROMOTE_TOP, Candidate, Stage, full_sample_pct, get_mode, halve,
-                                              learning_curve, plan_candidates, promote, render_learning_curve,
+from pixelboard.leaderboard.autopilot import (BASELINE_LABEL, Candidate, Stage, featurizer_inputs, full_sample_pct, get_mode,
+                                              learning_curve, plan_candidates, render_learning_curve,
                                               screening_stages, stage_score)
 from pixelboard.leaderboard.blend_rows import blend_rows
 from pixelboard.leaderboard.blenders import get_blender_spec
@@ -37,6 +37,8 @@ from pixelboard.leaderboard.metrics import get_metric
 from pixelboard.leaderboard.identity import groups_fingerprint, identity_groups, n_merged
 from pixelboard.leaderboard.memory import GB, fit_bytes, parallel_fits
 from pixelboard.leaderboard.partition import Partition, make_partition
+from pixelboard.leaderboard.promotion import (promote_screened, promotion_bar, split_sure,
+                                              within_allowance)
 from pixelboard.leaderboard.shift import shifted_rows
 from pixelboard.leaderboard.store import RunStore, row_key
 from pixelboard.leaderboard.table import rank_rows
@@ -155,19 +157,9 @@ def run_leaderboard(project: Project, options: LeaderboardOptions) -> Leaderboar
         for b in options.blenders)
 
     shifted = bool(options.validate_under)
-    static_cost = lambda c: prior_cost(c.blueprint, *ctx.features[c.featurizer].X.shape)  # noqa: E731 (no clock)
-    results, entering = [], candidates
-    stages = screening_stages(mode, candidates, partition, labels.y, groups, options.seed)
-    for number, stage in enumerate(stages, start=1):
-        screened = _fit_stage(ctx, entering, stage)
-        results += screened
-        if ctx.skipped:  # the next stage promotes on complete scores only: resume to get there
-            break
-        scores = {Candidate(r["blueprint"], r["featurizer"]): stage_score(r, metric.name, shifted) for r in screened}
-        top = PROMOTE_TOP if number == len(stages) else halve(len(entering))
-        entering = promote(entering, scores, top, static_cost)
-    full = [] if ctx.skipped else _fit_stage(ctx, entering, None)
-    results += full
+    results = _fit_autopilot(ctx, mode, candidates, metric, shifted) if mode.screening else \
+        _fit_stage(ctx, candidates, None)
+    full = [r for r in results if r["kind"] == "model"]
     if not results:
         raise PixelboardError(_skipped_line(ctx, options).replace("finished rows are saved", "no row finished"))
     results += [] if ctx.skipped else blend_rows(full, ctx)  # blends of a cut run would not be those of the whole
@@ -180,6 +172,38 @@ def run_leaderboard(project: Project, options: LeaderboardOptions) -> Leaderboar
     skipped = _skipped_line(ctx, options) if budget.stopped else ""
     return LeaderboardResult(ranked, store.directory, ctx.n_fitted, time.perf_counter() - started, tables, curve,
                              skipped)
+
+
+def _fit_autopilot(ctx: RunContext, mode, candidates: list[Candidate], metric, shifted: bool) -> list[dict]:
+    """The sure rows with full CV first, then the screened rows within the allowance on fold 1 at each
+    screening stage, then full CV for the screened rows whose learning curve beats the sure rows'
+    best (promotion.py). A plan of a handful of rows skips screening: every row gets full CV."""
+    options, partition = ctx.options, ctx.partition
+    static_cost = lambda c: prior_cost(c.blueprint, *ctx.features[c.featurizer].X.shape)  # noqa: E731 (no clock)
+    stages = screening_stages(mode, candidates, partition, ctx.labels.y, ctx.groups, options.seed)
+    if not stages:
+        return _fit_stage(ctx, candidates, None)
+    sure, screened = split_sure(candidates, lambda name: featurizer_inputs(ctx.features[name]))
+    full_pct = full_sample_pct(partition)
+    share = sum(stage.sample_pct for stage in stages) / full_pct  # screening cost in full-size folds
+    screened, _ = within_allowance(screened, sure, static_cost, share, partition.n_folds)
+    sure_rows = _fit_stage(ctx, sure, None)
+    results = list(sure_rows)
+    curves: dict[Candidate, list[tuple[float, float]]] = {c: [] for c in screened}
+    for stage in stages:
+        if ctx.skipped or not screened:  # promotion needs complete scores: resume to get there
+            break
+        for row in _fit_stage(ctx, screened, stage):
+            results.append(row)
+            curves[Candidate(row["blueprint"], row["featurizer"])].append(
+                (stage.sample_pct, stage_score(row, metric.name, shifted)))
+    if ctx.skipped:
+        return results
+    bar = promotion_bar(sure_rows, metric, shifted) if sure else None
+    promoted = promote_screened(curves, full_pct, bar)
+    log.info("autopilot: promoted to full CV: %s", ", ".join(f"{c.blueprint} on {c.featurizer}" for c in promoted)
+             or "none (no screened row's learning curve reaches the cheap rows' best)")
+    return results + _fit_stage(ctx, promoted, None)
 
 
 def _skipped_line(ctx: RunContext, options: LeaderboardOptions) -> str:
@@ -339,7 +363,7 @@ def _save_model(job: RowJob, folds: list[FoldResult], ctx: RunContext) -> dict:
     folds = sorted(folds, key=lambda f: f.fold)  # completion order varies with --jobs; the numbers must not
     oof, holdout = assemble(folds, partition, labels.n_classes)
     blueprint = get_blueprint(job.candidate.blueprint)
-    label = "Baseline Image Classifier (grayscale 20x20 + L2 LR)" if job.candidate.is_baseline else blueprint.label
+    label = f"{BASELINE_LABEL} (grayscale 20x20 + L2 LR)" if job.candidate.is_baseline else blueprint.label
     shifted = assemble(folds, partition, labels.n_classes, shifted=True) \
         if folds[0].shifted_valid_proba is not None else None
 

@@ -1,7 +1,8 @@
 """The DataRobot-like comparison table: rank rows by Cross Validation and render them.
 
 Formats: console text, CSV, Markdown, JSON and a self-contained sortable HTML page. Ranking uses
-the Cross Validation mean of the chosen metric only; Holdout is shown, never used to rank.
+the Cross Validation mean of the chosen metric only; Holdout is shown for full rows and blends, never
+used to rank, and locked (a dash) for screening rows unless unlocked by id (``--show-holdout``).
 
 The renderers take plain records (one dict per row, columns in order), not a DataFrame: ``pixelboard
 export`` must answer in well under a second, and importing pandas alone takes most of one.
@@ -42,8 +43,9 @@ def rank_rows(results: list[dict], metric: str, shifted: bool = False) -> list[d
 
 
 def is_recommendable(row: dict) -> bool:
-    """Full rows and blends; never a screening row (its one-fold score is not comparable)."""
-    return row["kind"] != "stage"
+    """Full rows, and blends that beat their best member by more than their CV standard error
+    (blend_rows.py); never a screening row (its one-fold score is not comparable)."""
+    return row["kind"] != "stage" and bool(row.get("beats_members", True))
 
 
 def recommended(ranked: list[dict]) -> dict:
@@ -55,9 +57,20 @@ def recommended(ranked: list[dict]) -> dict:
                           "cross-validation); run it again to finish, or choose a model id")
 
 
-def table_records(ranked: list[dict], metric: str) -> list[Record]:
-    """The table's rows, best first, with the columns every format shows (``Recommended`` marks rank 1)."""
+LOCKED = None  # a locked Holdout cell: rendered as a dash ("" in CSV)
+
+
+def holdout_locked(row: dict, show_holdout: tuple[str, ...] = ()) -> bool:
+    """A screening row's Holdout stays locked (DataRobot keeps the holdout out of sight until a model is
+    chosen, so nobody picks by it) unless its id is in ``show_holdout``; full rows and blends show it."""
+    return row["kind"] == "stage" and row["id"] not in show_holdout
+
+
+def table_records(ranked: list[dict], metric: str, show_holdout: tuple[str, ...] = ()) -> list[Record]:
+    """The table's rows, best first, with the columns every format shows (``Recommended`` marks the
+    recommended row). Screening rows' Holdout is locked unless their id is in ``show_holdout``."""
     m = get_metric(metric)
+    chosen = next((row["id"] for row in ranked if is_recommendable(row)), None)
     records = []
     for rank, row in enumerate(ranked, start=1):
         score = row["scores"][m.name]
@@ -71,11 +84,11 @@ def table_records(ranked: list[dict], metric: str) -> list[Record]:
             "Validation": score["validation"],
             "Cross Validation": score["cv_mean"],
             "CV Std": score["cv_std"],
-            "Holdout": score["holdout"],
-            **_shifted_columns(row, m.name),
+            "Holdout": LOCKED if holdout_locked(row, show_holdout) else score["holdout"],
+            **_shifted_columns(row, m.name, holdout_locked(row, show_holdout)),
             "Fit s": row["fit_seconds"],
             "Predict s": row["predict_seconds"],
-            "Recommended": rank == 1 and is_recommendable(row),
+            "Recommended": row["id"] == chosen,
         })
     return records
 
@@ -87,15 +100,17 @@ def to_frame(ranked: list[dict], metric: str) -> "pd.DataFrame":
     return pd.DataFrame.from_records(table_records(ranked, metric))
 
 
-def _shifted_columns(row: dict, metric: str) -> dict:
+def _shifted_columns(row: dict, metric: str, locked: bool) -> dict:
     """Scores under the test conditions (``--validate-under``), beside the clean ones."""
     if "scores_shifted" not in row:
         return {}
     score = row["scores_shifted"][metric]
-    return {"CV (shifted)": score["cv_mean"], "Holdout (shifted)": score["holdout"]}
+    return {"CV (shifted)": score["cv_mean"], "Holdout (shifted)": LOCKED if locked else score["holdout"]}
 
 
 def _fmt(value, digits: int = 4) -> str:
+    if value is LOCKED:
+        return "—"
     if isinstance(value, float):
         return "" if math.isnan(value) else f"{value:.{digits}f}"
     return str(value)
@@ -130,8 +145,8 @@ def render_csv(records: list[Record]) -> str:
     if records:
         writer = csv.DictWriter(out, fieldnames=list(records[0]), lineterminator="\n")
         writer.writeheader()
-        writer.writerows({k: "" if isinstance(v, float) and math.isnan(v) else v for k, v in r.items()}
-                         for r in records)
+        writer.writerows({k: "" if v is LOCKED or (isinstance(v, float) and math.isnan(v)) else v
+                          for k, v in r.items()} for r in records)
     return out.getvalue()
 
 
@@ -144,9 +159,20 @@ def render_markdown(records: list[Record], metric: str) -> str:
     return "\n".join([f"# Leaderboard — {get_metric(metric).label}", "", header, rule, *body, ""])
 
 
-def render_json(ranked: list[dict], metric: str) -> str:
-    payload = {"metric": metric, "rows": [{k: v for k, v in r.items() if k not in ("key", "spec")} for r in ranked]}
+def render_json(ranked: list[dict], metric: str, show_holdout: tuple[str, ...] = ()) -> str:
+    """Every stored field but the key and spec; a locked row's holdout scores are null."""
+    payload = {"metric": metric, "rows": [_lock_scores({k: v for k, v in r.items() if k not in ("key", "spec")},
+                                                       holdout_locked(r, show_holdout)) for r in ranked]}
     return json.dumps(payload, indent=2, default=lambda v: None) + "\n"
+
+
+def _lock_scores(row: dict, locked: bool) -> dict:
+    if not locked:
+        return row
+    for key in ("scores", "scores_shifted"):
+        if key in row:
+            row[key] = {name: {**score, "holdout": None} for name, score in row[key].items()}
+    return row
 
 
 def render_html(records: list[Record], metric: str, title: str = "pixelboard leaderboard", report: str | None = None) -> str:
@@ -162,7 +188,7 @@ def render_html(records: list[Record], metric: str, title: str = "pixelboard lea
             text = html.escape(_fmt(value, _digits(c)))
             if c == "Model ID" and row["Recommended"]:
                 text += ' <span class="badge">Recommended</span>'
-            sort_key = "" if isinstance(value, float) and math.isnan(value) else value
+            sort_key = "" if value is LOCKED or (isinstance(value, float) and math.isnan(value)) else value
             cells.append(f"<td data-v=\"{html.escape(str(sort_key))}\">{text}</td>")
         rows.append(f"<tr class=\"{'top' if row['Recommended'] else ''}\">{''.join(cells)}</tr>")
     label = html.escape(get_metric(metric).label)

@@ -34,7 +34,8 @@ class Leaderboard:
 
     @property
     def frame(self) -> pd.DataFrame:
-        """The ranked table as a DataFrame (Rank, Model ID, Blueprint, Featurizer, scores, timings)."""
+        """The ranked table as a DataFrame (Rank, Model ID, Blueprint, Featurizer, scores, timings);
+        screening rows' Holdout is missing (NaN: locked; ``holdout(model_id)`` unlocks one)."""
         from pixelboard.leaderboard.table import to_frame
 
         return to_frame(self.rows, self.metric)
@@ -47,15 +48,34 @@ class Leaderboard:
 
         return recommended(self.rows)
 
-    def render(self, format: str = "text") -> str:
-        """The table as ``text`` (the console's), ``csv``, ``md``, ``html`` or ``json``."""
+    def render(self, format: str = "text", show_holdout: tuple[str, ...] = ()) -> str:
+        """The table as ``text`` (the console's), ``csv``, ``md``, ``html`` or ``json``; screening rows'
+        Holdout is a dash unless their id is in ``show_holdout``."""
+        show_holdout = self._known(show_holdout)
         if format == "text":
             from pixelboard.leaderboard.table import render_text, table_records
 
-            return render_text(table_records(self.rows, self.metric), self.metric)
+            return render_text(table_records(self.rows, self.metric, show_holdout), self.metric)
         from pixelboard.leaderboard.export import render
 
-        return render(self.rows, self.metric, one_of(format, TABLE_FORMATS, "format"))
+        return render(self.rows, self.metric, one_of(format, TABLE_FORMATS, "format"), show_holdout=show_holdout)
+
+    def holdout(self, model_id: str) -> dict:
+        """Unlock one chosen row's Holdout: its holdout scores per metric (a screening row's too)."""
+        (model_id,) = self._known((model_id,))
+        row = next(r for r in self.rows if r["id"] == model_id)
+        return {name: score["holdout"] for name, score in row["scores"].items()}
+
+    def _known(self, ids) -> tuple[str, ...]:
+        from pixelboard.errors import PixelboardError
+
+        ids = tuple(ids)
+        known = {r["id"] for r in self.rows}
+        unknown = [i for i in ids if i not in known]
+        if unknown:
+            raise PixelboardError(f"no model {unknown[0]!r} in this leaderboard; its ids are "
+                                  f"{', '.join(r['id'] for r in self.rows)}")
+        return ids
 
     def __str__(self) -> str:
         return self.render("text")

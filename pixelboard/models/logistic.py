@@ -24,11 +24,18 @@ from pixelboard.models._validation import (ArgmaxPredictMixin, check_groups, min
 from pixelboard.models.registry import register_blueprint
 
 DEFAULT_CS = tuple(np.logspace(-2, 2, 9))
+# class_weight="auto" tries "balanced" too when the largest class has more than this many times the
+# smallest one's rows (macro F1 counts every class alike; the seed's team found class weights helped on
+# its imbalanced set); on balanced sets the two are the same model, so none is fitted twice.
+IMBALANCE_RATIO = 1.5
 
 
 class TunedLogisticRegression(ArgmaxPredictMixin, ClassifierMixin, BaseEstimator):
     """StandardScaler -> multinomial L2 logistic regression, C picked from ``Cs`` by inner CV.
 
+    ``class_weight="auto"`` also fits ``"balanced"`` class weights when the classes are imbalanced
+    (``IMBALANCE_RATIO``) and keeps whichever gives the better inner out-of-fold macro F1
+    (``class_weight_``); None or ``"balanced"`` fix it.
     Inner folds = ``min(max_folds, smallest class count)`` so every fold sees every class; with
     fewer than 2 folds possible, ``fallback_C`` is used without tuning. With ``groups`` (an image,
     its augmented copies and its exact duplicates share one), the inner folds keep each group on
@@ -39,8 +46,9 @@ class TunedLogisticRegression(ArgmaxPredictMixin, ClassifierMixin, BaseEstimator
     """
 
     def __init__(self, Cs=DEFAULT_CS, max_folds=3, fallback_C=1.0, scoring="neg_log_loss",
-                 max_iter=200, tol=1e-3, n_jobs=1, random_state=None):
+                 max_iter=200, tol=1e-3, class_weight="auto", n_jobs=1, random_state=None):
         self.Cs = Cs
+        self.class_weight = class_weight
         self.max_folds = max_folds
         self.fallback_C = fallback_C
         self.scoring = scoring
@@ -54,22 +62,29 @@ class TunedLogisticRegression(ArgmaxPredictMixin, ClassifierMixin, BaseEstimator
         groups = check_groups(groups, X.shape[0])
         seed = resolve_seed(self.random_state)
         n_folds = min(self.max_folds, min_units_per_class(y_enc, groups))
-        if len(self.classes_) < 2 or n_folds < 2:
-            # Too few rows per class to cross-validate (or one class, which lbfgs rejects
-            # with a ValueError naming the class count): no tuning.
-            model = LogisticRegression(C=self.fallback_C, max_iter=self.max_iter, tol=self.tol)
-        else:
-            model = LogisticRegressionCV(
-                Cs=list(self.Cs), cv=_inner_folds(n_folds, seed, X, y_enc, groups),
-                max_iter=self.max_iter, tol=self.tol, **_version_keywords(self.scoring, len(self.classes_)),
-            )
+        weights = _class_weights(self.class_weight, y_enc)
+        tuned = len(self.classes_) >= 2 and n_folds >= 2
+        splits = _inner_folds(n_folds, seed, X, y_enc, groups) if tuned else None
         scaler = StandardScaler()
         with threadpool_limits(limits=resolve_threads(self.n_jobs)):
             # What Pipeline.fit computes, step by step: the solver works in float64 (LogisticRegressionCV
             # converts to it), so the scaled float32 copy is converted here and freed before the inner
             # folds copy the rows again (a 44,800 x 1,752 fit peaked 0.3 GB lower, same numbers).
             scaled = np.asarray(scaler.fit_transform(X), dtype=np.float64)
-            model.fit(scaled, y_enc)
+            if not tuned:
+                # Too few rows per class to cross-validate (or one class, which lbfgs rejects
+                # with a ValueError naming the class count): no tuning.
+                model = LogisticRegression(C=self.fallback_C, max_iter=self.max_iter, tol=self.tol,
+                                           class_weight=weights[0]).fit(scaled, y_enc)
+            else:
+                models = [LogisticRegressionCV(
+                    Cs=list(self.Cs), cv=splits, class_weight=weight, max_iter=self.max_iter, tol=self.tol,
+                    **_version_keywords(self.scoring, len(self.classes_)),
+                ).fit(scaled, y_enc) for weight in weights]
+                # More than one class weighting: keep the one whose inner out-of-fold macro F1 is best.
+                scores = [_inner_macro_f1(m, scaled, y_enc, splits) for m in models] if len(models) > 1 else [0.0]
+                model = models[int(np.argmax(scores))]
+            self.class_weight_ = model.class_weight
             del scaled
         if isinstance(model, LogisticRegressionCV):
             model.scoring = self.scoring  # a labelled scorer object (older scikit-learn) served the fit only
@@ -107,10 +122,46 @@ def _version_keywords(scoring, n_classes: int) -> dict:
 
 
 def _inner_folds(n_folds, seed, X, y, groups):
+    # Materialised splits: LogisticRegressionCV then needs no groups routed through the pipeline, and
+    # the class weightings it compares are scored on the same splits (the same ones it would draw).
     if groups is None:
-        return StratifiedKFold(n_folds, shuffle=True, random_state=seed)
-    # Materialised splits: LogisticRegressionCV then needs no groups routed through the pipeline.
+        return list(StratifiedKFold(n_folds, shuffle=True, random_state=seed).split(X, y))
     return list(StratifiedGroupKFold(n_folds, shuffle=True, random_state=seed).split(X, y, groups))
+
+
+def _class_weights(option, y) -> list:
+    """The class weightings to compare: ``"auto"`` -> None, plus ``"balanced"`` on imbalanced classes."""
+    if option != "auto":
+        return [option]
+    counts = np.bincount(y)
+    counts = counts[counts > 0]
+    return [None, "balanced"] if counts.max() > IMBALANCE_RATIO * counts.min() else [None]
+
+
+def _inner_macro_f1(model, X, y, splits) -> float:
+    """Macro F1 of the inner folds' models at the chosen C, from the coefficient paths the search kept
+    (no refit): each fold's model predicts that fold's held-out rows."""
+    from sklearn.metrics import f1_score
+
+    scores, coefs = _search_paths(model)
+    best = int(np.argmax(scores.mean(axis=0)))
+    predicted = np.empty_like(y)
+    for k, (_, valid) in enumerate(splits):
+        coef = coefs[k, best].reshape(-1, X.shape[1] + 1)  # (classes, or 1 for two classes; features + intercept)
+        decision = X[valid] @ coef[:, :-1].T + coef[:, -1]
+        predicted[valid] = (decision[:, 0] > 0) if coef.shape[0] == 1 else np.argmax(decision, axis=1)
+    held_out = np.concatenate([valid for _, valid in splits])
+    return float(f1_score(y[held_out], predicted[held_out], average="macro"))
+
+
+def _search_paths(model) -> tuple[np.ndarray, np.ndarray]:
+    """``(scores (folds, Cs), coefficients (folds, Cs, ...))`` of a fitted LogisticRegressionCV, in either
+    attribute layout: >= 1.8 without legacy attributes holds arrays with an l1-ratio axis; older releases
+    a dict per class whose entries are all the same for the multinomial (and the only one for two classes)."""
+    scores, coefs = model.scores_, model.coefs_paths_
+    if isinstance(scores, dict):
+        return next(iter(scores.values())), next(iter(coefs.values()))
+    return scores[:, 0], coefs[:, 0]
 
 
 @register_blueprint("lr_l2", "Regularized Logistic Regression (L2)", short="LR", default=True)
