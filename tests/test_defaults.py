@@ -128,6 +128,6 @@ def test_screening_rows_hold_a_locked_holdout_in_every_format_until_unlocked(wit
     html = runner.invoke(main, ["export", "--project", str(root), "--format", "html"]).output
     assert "—" in html
     bad = runner.invoke(main, ["export", "--project", str(root), "--show-holdout", "M999"])
-    assert bad.exit_code == 2 and "no model 'M999'" in bad.output
+    assert bad.exit_code == 1 and "no model 'M999'" in bad.output
     with pytest.raises(PixelboardError, match="no model 'X1'"):
         board.holdout("X1")

@@ -89,7 +89,7 @@ def test_model_choice_blend_and_id(trained):
     # grayscale20 only: its L2 LR is the baseline, which joins no blend unless greedy picks it, and greedy
     # keeps one model on these colours -- so there is no blend to choose (tests/test_defaults.py chooses one)
     result, _ = _predict(trained, "--model", "blend")
-    assert result.exit_code == 2 and "the leaderboard has no blend" in result.output
+    assert result.exit_code == 1 and "the leaderboard has no blend" in result.output
     result, _ = _predict(trained, "--model", "M99")
     assert result.exit_code == 1 and "unknown model id 'M99'" in result.output
 
