@@ -19,6 +19,7 @@ DEFAULT_MAX_PIXELS = 250_000_000  # pixelboard.datasets.images.DEFAULT_MAX_PIXEL
 TABLE_FORMATS = ("csv", "md", "html", "json")  # pixelboard.leaderboard.export.FORMATS
 LEADERBOARD_MODES = ("quick", "autopilot", "comprehensive")  # pixelboard.leaderboard.autopilot.MODES
 DEFAULT_MODE = "autopilot"  # pixelboard.leaderboard.runner.LeaderboardOptions
+DEFAULT_PROBE = 200  # pixelboard.shift_probe.DEFAULT_PROBE: training images shift embeds under each hypothesis
 BACKENDS = ("local", "ray")  # featurize and leaderboard --backend: featurizers/ray_backend.py,
 # leaderboard/ray_fits.py (the `ray` extra)
 
