@@ -361,7 +361,8 @@ class Project:
                   out: str | os.PathLike = "submission.csv", meta: str | os.PathLike | None = None,
                   id_column: str = "ID", target_column: str = "target", group_column: str | None = None,
                   backbones: Names = DEFAULT_BACKBONES, run: str = "leaderboard", test_set: str = "test",
-                  metric: str = "macro_f1", mode: str = DEFAULT_MODE, seed: int = 0, jobs: int | None = None,
+                  metric: str = "macro_f1", mode: str = DEFAULT_MODE, blueprints: Names = None,
+                  blenders: Names = DEFAULT_BLENDERS, seed: int = 0, jobs: int | None = None,
                   time_budget: float | None = None, probe: int = DEFAULT_PROBE, device: str = "auto",
                   batch_size: int = 32, workers: int | None = None, input_size: int | None = None,
                   random_weights: bool = False, progress: bool = True) -> TestAwareResult:
@@ -380,7 +381,8 @@ class Project:
                                                ("device", device), ("batch_size", batch_size), ("workers", workers),
                                                ("input_size", input_size), ("random_weights", random_weights))
                              if v is not None}
-        leaderboard_options = {"metric": metric, "mode": mode, "jobs": jobs, "time_budget": time_budget}
+        leaderboard_options = {"metric": metric, "mode": mode, "jobs": jobs, "time_budget": time_budget,
+                               "blueprints": blueprints, "blenders": blenders}
         predict_options = {"id_column": id_column, "target_column": target_column, "device": device,
                            "batch_size": batch_size, "workers": workers}
         return run_test_aware(self, images, labels, test_images, test_labels, out, backbones=names, run=run,

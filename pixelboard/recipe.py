@@ -144,6 +144,7 @@ class Inputs:
     run: str = "leaderboard"
     test_set: str = "test"
     extra_featurize: list[str] = field(default_factory=list)  # --meta, --group-column ... as given
+    extra_leaderboard: list[str] = field(default_factory=list)  # --mode, --blueprints ... as given
 
 
 def hand_commands(recipe: Recipe, inputs: Inputs, tta: list[str] | None = None) -> list[str]:
@@ -163,7 +164,7 @@ def hand_commands(recipe: Recipe, inputs: Inputs, tta: list[str] | None = None) 
     test = ["pixelboard", "featurize", "--images", inputs.test_images, *test_labels, "--unlabelled", "--set",
             inputs.test_set, "--backbone", inputs.shift_featurizer, *project]
     shift = ["pixelboard", "shift", "--test", inputs.test_set, *project]
-    board = ["pixelboard", "leaderboard", "--run", inputs.run, *project]
+    board = ["pixelboard", "leaderboard", "--run", inputs.run, *inputs.extra_leaderboard, *project]
     if recipe.validate_under:
         board += ["--validate-under", transform_text(recipe.validate_under)]
     deploy = ["pixelboard", "deploy", "--run", inputs.run, *project]

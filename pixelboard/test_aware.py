@@ -85,7 +85,8 @@ def run_test_aware(project, images, labels, test_images, test_labels, out, *, ba
                                  progress=progress, **predict_options)
     lap("predict")
     inputs = Inputs(str(project.path), str(images), _str(labels), str(test_images), _str(test_labels), str(out),
-                    list(backbones), shift_backbone, run, test_set)
+                    list(backbones), shift_backbone, run, test_set, _given(featurize_options, FEATURIZE_FLAGS),
+                    _given(leaderboard_options or {}, LEADERBOARD_FLAGS))
     commands = hand_commands(recipe, inputs, tta)
     recipe_path = project.files.run_dir(run) / "recipe.json"
     with project.files.lock():
@@ -101,6 +102,25 @@ def invariant_to(model, views: list[str]) -> bool:
     if not views:
         return True
     return all(leaf.featurizer is not None and set(views) <= set(leaf.featurizer.views) for leaf in model.leaves())
+
+
+FEATURIZE_FLAGS = {"meta": "--meta", "id_column": "--id-column", "target_column": "--target-column",
+                   "group_column": "--group-column", "input_size": "--input-size"}
+LEADERBOARD_FLAGS = {"metric": "--metric", "mode": "--mode", "blueprints": "--blueprints", "blenders": "--blenders",
+                     "time_budget": "--time-budget"}
+DEFAULTS = {"id_column": "ID", "target_column": "target", "metric": "macro_f1", "mode": "autopilot",
+            "blenders": "avg,glm,greedy"}
+
+
+def _given(options: dict, flags: dict) -> list[str]:
+    """The options the user set (not at their defaults) as command-line flags."""
+    out = []
+    for key, flag in flags.items():
+        value = options.get(key)
+        text = ",".join(value) if isinstance(value, (list, tuple)) else value
+        if value is not None and str(text) != DEFAULTS.get(key):
+            out += [flag, str(text)]
+    return out
 
 
 def _str(value: str | os.PathLike | None) -> str | None:

@@ -8,7 +8,7 @@ from pixelboard.api import Project
 from pixelboard.commands.common import (DEFAULT_BACKBONES, friendly_errors, logging_options, name_callback,
                                         project_option)
 from pixelboard.commands.leaderboard_cmd import run_option
-from pixelboard.options import DEFAULT_MODE, DEFAULT_PROBE, LEADERBOARD_MODES
+from pixelboard.options import DEFAULT_BLENDERS, DEFAULT_MODE, DEFAULT_PROBE, LEADERBOARD_MODES
 
 
 @click.command()
@@ -32,6 +32,8 @@ from pixelboard.options import DEFAULT_MODE, DEFAULT_PROBE, LEADERBOARD_MODES
 @click.option("--metric", default="macro_f1", show_default=True, help="Ranking metric.")
 @click.option("--mode", default=DEFAULT_MODE, show_default=True, type=click.Choice(LEADERBOARD_MODES),
               help="Leaderboard mode.")
+@click.option("--blueprints", default=None, help="Comma-separated blueprints [default: the mode's set].")
+@click.option("--blenders", default=",".join(DEFAULT_BLENDERS), show_default=True, help="Blenders ('' for none).")
 @click.option("--time-budget", default=None, type=float, metavar="SECONDS", help="Leaderboard time budget.")
 @click.option("--probe", default=DEFAULT_PROBE, show_default=True, type=click.IntRange(1),
               help="Training images the shift check embeds under each orientation and damage hypothesis.")
@@ -45,14 +47,14 @@ from pixelboard.options import DEFAULT_MODE, DEFAULT_PROBE, LEADERBOARD_MODES
 @logging_options
 @friendly_errors
 def autopilot(images, labels_csv, test_images, test_labels, out, meta_csv, id_column, target_column, group_column,
-              project_dir, run, test_set, backbones, metric, mode, time_budget, probe, seed, jobs, device, batch_size,
+              project_dir, run, test_set, backbones, metric, mode, blueprints, blenders, time_budget, probe, seed, jobs, device, batch_size,
               workers, input_size, random_weights, quiet):
     """Featurize the training and test images, diagnose how the test set differs (orientation, damage),
     train for it, deploy the best model and write the submission; the recipe and its reasons are saved."""
     result = Project(project_dir).autopilot(
         images, labels_csv, test_images=test_images, test_labels=test_labels, out=out, meta=meta_csv,
         id_column=id_column, target_column=target_column, group_column=group_column, backbones=backbones, run=run,
-        test_set=test_set, metric=metric, mode=mode, time_budget=time_budget, probe=probe, seed=seed, jobs=jobs,
+        test_set=test_set, metric=metric, mode=mode, blueprints=blueprints, blenders=blenders, time_budget=time_budget, probe=probe, seed=seed, jobs=jobs,
         device=device, batch_size=batch_size, workers=workers, input_size=input_size, random_weights=random_weights,
         progress=not quiet)
     report = result.shift
