@@ -314,7 +314,7 @@ class Project:
     def predict_images(self, images: str | os.PathLike, labels: str | os.PathLike | None = None, *,
                        id_column: str = "ID", target_column: str = "target", run: str = "leaderboard",
                        bundle: str | os.PathLike | None = None, set_name: str = "test", model: str | None = None,
-                       tta: Names = None, upright: bool = False, skip_bad_images: bool = False,
+                       tta: Names = None, upright: bool = False, align: bool = False, skip_bad_images: bool = False,
                        device: str = "auto", batch_size: int = 32, workers: int | None = None,
                        progress: bool = True) -> Prediction:
         """Predict ``images`` (a folder, or the images the ``labels`` CSV names, in its order) with the
@@ -329,6 +329,9 @@ class Project:
 
         if bundle and model:
             raise PixelboardError("--model chooses a row of a run; a --bundle holds one model already")
+        if bundle and align:
+            raise PixelboardError("--align moves the test embeddings to the training embeddings' statistics, which a "
+                                  "bundle does not hold; predict from the project instead")
         if bundle and upright:
             raise PixelboardError("--upright learns from the training images' views, which a bundle does not hold; "
                                   "predict from the project instead")
@@ -345,12 +348,17 @@ class Project:
             files.save_image_set(image_set)
             options = FeaturizeOptions(batch_size=batch_size, workers=workers, skip_bad_images=skip_bad_images,
                                        progress=progress)
-            canonicalizers = None
-            if upright:
+            canonicalizers, moments = None, None
+            if upright or align:
                 train_set = RunStore(files.run_dir(run)).config()["options"]["set_name"]
+            if upright:
                 canonicalizers = upright_canonicalizers(files, fitted, train_set)
+            if align:
+                from pixelboard.align import training_moments
+
+                moments = training_moments(files, fitted, train_set)
             prediction = predict(files, image_set, fitted, tta=tta_names, options=options, device=device,
-                                 upright=canonicalizers)
+                                 upright=canonicalizers, align=moments)
         log.info("predicted %d images with %s (%s; %s)", len(prediction.ids), fitted.model_id, fitted.label,
                  fitted.trained_on)
         return prediction

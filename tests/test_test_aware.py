@@ -199,3 +199,42 @@ def test_autopilot_without_test_images_is_one_line(image_sets, tmp_path):
                                        "--test-images", str(tmp_path / "missing"), "--project", str(tmp_path / "p"),
                                        "--backbone", "grayscale20", "--quiet", "--workers", "0"])
     assert result.exit_code == 2 and "Error:" in result.output and "Traceback" not in result.output
+
+
+def test_align_gives_the_test_rows_the_training_moments():
+    from pixelboard.align import Moments, align
+    from pixelboard.errors import PixelboardError
+
+    rng = np.random.default_rng(0)
+    train = rng.normal(2.0, 3.0, size=(200, 5))
+    test = rng.normal(-1.0, 0.5, size=(50, 5))
+    test[:, 4] = 7.0  # a constant column stays finite: only moved to the training mean
+    moved = align(test, Moments.of(train))
+    np.testing.assert_allclose(moved[:, :4].mean(axis=0), train[:, :4].mean(axis=0), atol=1e-4)
+    np.testing.assert_allclose(moved[:, :4].std(axis=0), train[:, :4].std(axis=0), rtol=1e-4)
+    assert np.allclose(moved[:, 4], train[:, 4].mean(), atol=1e-4)
+    # the order of the test rows within a column is kept (a monotone map per column)
+    assert (np.argsort(moved[:, 0]) == np.argsort(test[:, 0])).all()
+    with pytest.raises(PixelboardError, match="at least 8 test images"):
+        align(test[:3], Moments.of(train))
+
+
+def test_predict_align_moves_a_uniformly_shifted_test_set_back(image_sets, tmp_path):
+    root, truth = image_sets
+    project = _shift_project(root, "upright")
+    board = CliRunner().invoke(main, ["leaderboard", "--project", project, "--quiet", "--jobs", "1", "--mode", "quick",
+                                      "--blueprints", "lr_l2", "--blenders", ""])
+    assert board.exit_code == 0, board.output
+    darker = tmp_path / "darker"
+    darker.mkdir()
+    for path in sorted((root / "upright").glob("*.png")):  # every test image much darker: a whole-set shift
+        Image.fromarray((np.asarray(Image.open(path)) * 0.45).astype(np.uint8)).save(darker / path.name)
+    accuracy = {}
+    for flag in ([], ["--align"]):
+        out = tmp_path / f"sub{len(flag)}.csv"
+        result = CliRunner().invoke(main, ["predict", "--images", str(darker), "--set", f"darker{len(flag)}",
+                                           "--project", project, "--out", str(out), "--quiet", "--workers", "0", *flag])
+        assert result.exit_code == 0, result.output
+        accuracy[bool(flag)] = _accuracy(out, truth)
+    assert "+ aligned" in result.output
+    assert accuracy[True] >= accuracy[False] + 0.2, accuracy
