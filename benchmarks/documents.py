@@ -119,6 +119,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--out-dir", type=Path, default=None, help="project + shifted test pages [temp dir]")
     parser.add_argument("--configs", default=None, help="comma-separated configurations to run [default: all, "
                         "then the combination]")
+    parser.add_argument("--probe", type=int, default=200, help="training pages the one command's shift probe embeds")
     parser.add_argument("--quiet", action="store_true")
     parser.add_argument("--output", type=Path, default=RESULTS_DIR / "documents.json")
     return parser.parse_args(argv)
@@ -263,7 +264,8 @@ def run(args, out: Path) -> tuple[dict, dict]:
         own = pixelboard.Project(out / "one_command")
         result = own.autopilot(source, out / "train.csv", test_images=out / "shifted", test_labels=out / "test.csv",
                                out=out / "one_command.csv", backbones=[BACKBONE], mode="quick", blueprints=["lr_l2"],
-                               blenders=[], seed=args.seed, jobs=args.jobs, progress=quiet)
+                               blenders=[], seed=args.seed, jobs=args.jobs, probe=args.probe,
+                               progress=quiet)
         seconds = time.perf_counter() - started
         report = result.shift
         record = {"description": "Project.autopilot (pixelboard autopilot) on the training pages and the shifted test "

@@ -110,6 +110,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--finetune", default="auto", choices=("auto", "yes", "no"),
                         help="also the fine-tuned configurations (auto: only when CUDA is available)")
     parser.add_argument("--pixels", type=int, default=64, help="side of the pixels the fine-tuned model sees")
+    parser.add_argument("--probe", type=int, default=200, help="training images the one command's shift probe embeds")
     parser.add_argument("--configs", default="", help="comma-separated subset of the configurations [default: all]")
     add_run_arguments(parser, "robustness.json")
     return parser.parse_args(argv)
@@ -298,7 +299,7 @@ def one_command(args, data: dict, root: Path) -> dict:
     result = pixelboard.Project(root / "one_command").autopilot(
         data["train_dir"], data["train_csv"], test_images=data["test_dir"], test_labels=data["test_csv"], out=out,
         backbones=[args.backbone], mode="quick", blueprints=split_list(args.blueprints),
-        blenders=split_list(args.blenders), seed=args.seed, jobs=args.jobs, device=args.device,
+        blenders=split_list(args.blenders), seed=args.seed, jobs=args.jobs, device=args.device, probe=args.probe,
         progress=not args.quiet)
     seconds = round(time.perf_counter() - started, 1)
     scored = pd.read_csv(out).merge(data["truth"], on="ID", suffixes=("_pred", "_true"))
