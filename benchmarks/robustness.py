@@ -111,6 +111,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="also the fine-tuned configurations (auto: only when CUDA is available)")
     parser.add_argument("--pixels", type=int, default=64, help="side of the pixels the fine-tuned model sees")
     parser.add_argument("--probe", type=int, default=200, help="training images the one command's shift probe embeds")
+    parser.add_argument("--one-command-project", choices=("own", "shared"), default="own",
+                        help="run the one command in a fresh project (own) or in the other configurations' (shared)")
     parser.add_argument("--configs", default="", help="comma-separated subset of the configurations [default: all]")
     add_run_arguments(parser, "robustness.json")
     return parser.parse_args(argv)
@@ -290,13 +292,16 @@ def orientation_conditions(orientation: pd.Series) -> dict[str, np.ndarray]:
 
 
 def one_command(args, data: dict, root: Path) -> dict:
-    """``Project.autopilot`` on the training folder and the turned test folder, in its own project (nothing
-    cached by the other configurations); the same backbone, blueprints and blenders as they use."""
+    """``Project.autopilot`` on the training folder and the turned test folder; the same backbone, blueprints
+    and blenders as the other configurations. ``--one-command-project shared`` runs it in their project
+    (their cached embeddings are reused: its seconds then count only what it computed anew), ``own`` in a
+    fresh one."""
     import pixelboard
 
     started = time.perf_counter()
     out = root / "one_command.csv"
-    result = pixelboard.Project(root / "one_command").autopilot(
+    folder = root / ("project" if args.one_command_project == "shared" else "one_command")
+    result = pixelboard.Project(folder).autopilot(
         data["train_dir"], data["train_csv"], test_images=data["test_dir"], test_labels=data["test_csv"], out=out,
         backbones=[args.backbone], mode="quick", blueprints=split_list(args.blueprints),
         blenders=split_list(args.blenders), seed=args.seed, jobs=args.jobs, device=args.device, probe=args.probe,
@@ -308,6 +313,7 @@ def one_command(args, data: dict, root: Path) -> dict:
                            "leaderboard, deploy, predict", "recipe": result.recipe.to_json(), "tta_used": result.tta,
             "model": result.deployed.model.model_id, "model_featurizer": result.board.best["featurizer"],
             "commands": result.commands, "step_seconds": result.seconds, "total_seconds": seconds,
+            "project": args.one_command_project,
             "test_macro_f1": round(float(f1_score(scored["target_true"], scored["target_pred"], average="macro")), 4),
             "test_macro_f1_by_condition": macro_f1_by_condition(scored["target_true"], scored["target_pred"],
                                                                 orientation_conditions(scored["orientation"]))}
