@@ -120,6 +120,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--configs", default=None, help="comma-separated configurations to run [default: all, "
                         "then the combination]")
     parser.add_argument("--probe", type=int, default=200, help="training pages the one command's shift probe embeds")
+    parser.add_argument("--one-command-project", choices=("own", "shared"), default="own",
+                        help="the one command in a fresh project (own: its seconds are from scratch) or in the other "
+                             "configurations' (shared: their cached embeddings are reused)")
     parser.add_argument("--quiet", action="store_true")
     parser.add_argument("--output", type=Path, default=RESULTS_DIR / "documents.json")
     return parser.parse_args(argv)
@@ -261,7 +264,7 @@ def run(args, out: Path) -> tuple[dict, dict]:
 
     def evaluate_one_command() -> dict:
         started = time.perf_counter()
-        own = pixelboard.Project(out / "one_command")
+        own = project if args.one_command_project == "shared" else pixelboard.Project(out / "one_command")
         result = own.autopilot(source, out / "train.csv", test_images=out / "shifted", test_labels=out / "test.csv",
                                out=out / "one_command.csv", backbones=[BACKBONE], mode="quick", blueprints=["lr_l2"],
                                blenders=[], seed=args.seed, jobs=args.jobs, probe=args.probe,
@@ -278,6 +281,7 @@ def run(args, out: Path) -> tuple[dict, dict]:
                                                   "baseline_auc": round(h.baseline_auc, 4)} for h in report.damage},
                             "damage_found": [h.family for h in report.damage_found]},
                   "step_seconds": result.seconds, "total_seconds": round(seconds, 1),
+                  "project": args.one_command_project,
                   "seconds_per_1000_images": round(1000 * seconds / (len(train) + len(test)), 1),
                   "cv_macro_f1": round(result.board.best["scores"]["macro_f1"]["cv_mean"], 4),
                   "shifted": score(pd.read_csv(out / "one_command.csv"), truth, shifted, effects=True)}
