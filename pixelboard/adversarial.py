@@ -132,9 +132,10 @@ def _probe(project, train_set, train, test_X, report: ShiftReport, views_needed:
     if views_needed:
         stack, views = view_stack(embedder, sample)
         report.hypotheses = explain_views(stack, views, test_X, seed)
-    best = report.best
-    turned = report.shifted and best is not None and bool(best.views) and set(best.views) <= set(DIHEDRAL)
-    orientations = orientation_tags(len(sample.paths), best.views if turned else [], seed)
+    from pixelboard.recipe import explained_views  # the orientations the recipe will cache
+
+    views = explained_views(report) if report.shifted else []
+    orientations = orientation_tags(len(sample.paths), views, seed)
     base = embedder.embed(sample, orientations)
     report.damage = damage_hypotheses(embedder, sample, base, orientations, test_X, seed,
                                       lambda rows, test: adversarial_auc(rows, test, seed)[0])

@@ -68,7 +68,7 @@ def make_recipe(report) -> Recipe:
         return Recipe(False, reasons=[f"the test set looks like the training set (train-vs-test AUC {report.auc:.2f} "
                                       f"< 0.6): nothing shift-specific"])
     recipe = Recipe(True)
-    views = _views(report)
+    views = explained_views(report)
     if views:
         best = report.best
         recipe.views, recipe.pools, recipe.validate_under, recipe.tta = views, ["mean"], views, views
@@ -89,7 +89,7 @@ def make_recipe(report) -> Recipe:
     return recipe
 
 
-def _views(report) -> list[str]:
+def explained_views(report) -> list[str]:
     """The largest group of orientations among the hypotheses that explain about as well as the best one
     (pages turned and mirrored: the 8 orientations even when the 4 rotations score a hair better)."""
     best = report.best
