@@ -23,6 +23,7 @@ VIEW_MARGIN = 0.05  # hypotheses this close to the best explanation's |AUC - 0.5
 PAPER_EFFECTS = ("ink", "dirt", "lowink")  # one Augraphy effect per copy when ink/paper damage is found
 COPIES_PER_KIND = 3  # copies of a lone damage kind (a random transform draws anew each copy)
 RECIPE_VERSION = 1
+ALIGN_ON_DAMAGE = False  # predict --align when damage is found (see docs/test_aware.md for what it measured)
 
 
 @dataclass
@@ -35,6 +36,7 @@ class Recipe:
     validate_under: list[str] = field(default_factory=list)
     tta: list[str] = field(default_factory=list)  # predict --tta, unless the deployed model pools these views
     damage: list[str] = field(default_factory=list)  # the diagnosed damage families
+    align: bool = False  # predict --align: test embeddings moved to the training embeddings' moments
     reasons: list[str] = field(default_factory=list)
 
     @property
@@ -58,6 +60,8 @@ class Recipe:
                 parts.append(f"ranked under {transform_text(self.validate_under)}")
             if self.tta:
                 parts.append(f"TTA over {transform_text(self.tta)} unless the model is invariant")
+            if self.align:
+                parts.append("test embeddings aligned to the training ones (predict --align)")
             lines.append("recipe: " + "; ".join(parts))
         return "\n".join(lines)
 
@@ -79,6 +83,7 @@ def make_recipe(report) -> Recipe:
     if found:
         recipe.damage = [h.family for h in found]
         recipe.augment, recipe.augment_copies = damage_copies(recipe.damage)
+        recipe.align = ALIGN_ON_DAMAGE
         kinds = ", ".join(f"{h.looks} {h.share:.0%} (AUC {h.baseline_auc:.2f} -> {h.auc:.2f})" for h in found)
         recipe.reasons.append(f"test images look {kinds} -> damaged copies {','.join(recipe.augment)}"
                               + (f" x{recipe.augment_copies}" if recipe.augment_copies > 1 else "")
@@ -172,4 +177,6 @@ def hand_commands(recipe: Recipe, inputs: Inputs, tta: list[str] | None = None) 
                "--run", inputs.run, "--out", inputs.out, *project]
     if tta:
         predict += ["--tta", transform_text(tta)]
+    if recipe.align:
+        predict += ["--align"]
     return [" ".join(q(part) for part in command) for command in (train, test, shift, board, deploy, predict)]

@@ -82,7 +82,7 @@ def run_test_aware(project, images, labels, test_images, test_labels, out, *, ba
     tta = [] if invariant_to(deployed.model, recipe.tta) else list(recipe.tta)
     lap("deploy")
     submission = project.predict(test_images, test_labels, out=out, run=run, set_name=test_set, tta=tta or None,
-                                 progress=progress, **predict_options)
+                                 align=recipe.align, progress=progress, **predict_options)
     lap("predict")
     inputs = Inputs(str(project.path), str(images), _str(labels), str(test_images), _str(test_labels), str(out),
                     list(backbones), shift_backbone, run, test_set, _given(featurize_options, FEATURIZE_FLAGS),
