@@ -128,7 +128,9 @@ def _probe(project, train_set, train, test_X, report: ShiftReport, views_needed:
                                         view_stack)
 
     sample = training_sample(project, train_set, train, size, seed)
-    embedder = ProbeEmbedder(project, train.sidecar, seed=seed, workers=workers)
+    # Decoded in this process: the AUC fits above ran scikit-learn's OpenMP code, after which a forked
+    # decode worker aborts when it runs OpenMP code itself (Augraphy's effects do).
+    embedder = ProbeEmbedder(project, train.sidecar, seed=seed, workers=0)
     if views_needed:
         stack, views = view_stack(embedder, sample)
         report.hypotheses = explain_views(stack, views, test_X, seed)

@@ -68,6 +68,10 @@ def run_test_aware(project, images, labels, test_images, test_labels, out, *, ba
     report = project.shift(test=test_set, featurizer=shift_name, probe=probe, seed=seed,
                            workers=featurize_options.get("workers"))
     recipe = make_recipe(report)
+    # From here on this process has run scikit-learn's OpenMP code (the shift check's fits): a decode worker
+    # forked now aborts ("fork() called from a process already using GNU OpenMP") as soon as it runs OpenMP
+    # code itself (Augraphy's effects do), so the images are decoded in this process.
+    featurize_options["workers"], predict_options["workers"] = 0, 0
     log.info("shift: train-vs-test AUC %.3f; recipe:\n%s", report.auc, recipe.describe(), extra=SAY)
     lap("shift")
     if not recipe.plain:
