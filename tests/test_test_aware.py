@@ -111,7 +111,7 @@ def test_recipe_of_a_turned_test_set_caches_the_orientations_and_validates_under
     recipe = make_recipe(_report(hypotheses=hypotheses))
     # the 8 orientations explain almost as well as the 4 rotations: the larger group is cached
     assert recipe.views == list(DIHEDRAL) and recipe.validate_under == list(DIHEDRAL) and recipe.pools == ["mean"]
-    assert recipe.tta == list(DIHEDRAL) and not recipe.augment
+    assert recipe.tta == list(DIHEDRAL) and not recipe.augment and not recipe.align
     far = [hypotheses[0], Hypothesis("rotated by 90/180/270 and flipped", list(DIHEDRAL), 0.7), hypotheses[2]]
     assert make_recipe(_report(hypotheses=far)).views == ["rot90", "rot180", "rot270"]
     assert make_recipe(_report(hypotheses=[hypotheses[2]])).plain  # no orientation explains it
@@ -124,6 +124,7 @@ def test_recipe_of_a_damaged_test_set_adds_copies_of_the_damage_it_explains():
     recipe = make_recipe(_report(damage=found + weak))
     assert recipe.damage == ["blur", "jpeg"] and recipe.augment == ["blur", "jpeg", "blur+jpeg"]
     assert not recipe.views and not recipe.validate_under and "blurred 60%" in recipe.describe()
+    assert recipe.align and "predict --align" in recipe.describe()  # damage moves the features as a whole
 
 
 def test_damage_copies_stack_the_diagnosed_kinds():
@@ -143,6 +144,7 @@ def test_hand_commands_carry_the_recipe():
     assert "--views dihedral --pool mean --augment blur --augment-copies 3" in commands[0]
     assert "'train dir'" in commands[0]  # quoted for the shell
     assert commands[3].endswith("--validate-under dihedral") and "--tta" not in commands[5]
+    assert commands[5].endswith("--align")
 
 
 def _autopilot(root, test: str, extra=()):
