@@ -240,3 +240,25 @@ def test_predict_align_moves_a_uniformly_shifted_test_set_back(image_sets, tmp_p
         accuracy[bool(flag)] = _accuracy(out, truth)
     assert "+ aligned" in result.output
     assert accuracy[True] >= accuracy[False] + 0.2, accuracy
+
+
+def test_a_damage_family_that_cannot_be_drawn_is_left_untested(caplog):
+    from pixelboard.shift_probe import Sample, damage_hypotheses
+
+    rng = np.random.default_rng(1)
+
+    class Embedder:  # rows by tag; Augraphy's effects fail as they do on 28-px images
+        def embed(self, sample, tags):
+            if any(t.split("#")[0] in ("ink", "lowink", "dirt", "photocopy") for t in tags):
+                raise ValueError("OpenCV(5.1.0) resize: !ssize.empty()")
+            shift = 2.0 if any(t.startswith("blur") for t in tags) else 0.0
+            return rng.normal(shift, 1.0, size=(len(tags), 4))
+
+    sample = Sample([f"p{i}" for i in range(30)], [f"c{i}" for i in range(30)])
+    base = rng.normal(0, 1, size=(30, 4))
+    test = rng.normal(2.0, 1.0, size=(30, 4))  # looks blurred
+    found = damage_hypotheses(Embedder(), sample, base, [""] * 30, test, 0,
+                              lambda rows, t: 0.5 + 0.4 * abs(rows.mean() - t.mean()) / 2)
+    assert [h.family for h in found if h.family == "ink"] == [] and len(found) == 6
+    assert "ink damage cannot be drawn" in caplog.text
+    assert max(found, key=lambda h: h.share).family == "blur"
