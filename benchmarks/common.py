@@ -129,3 +129,18 @@ def write_result(path: Path, record: dict) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=2, default=str) + "\n")
     return path
+
+
+def macro_f1_by_condition(y_true, y_pred, conditions: dict[str, np.ndarray]) -> dict[str, dict]:
+    """Macro F1 (sklearn, over the labels present in each group) and image count per test condition;
+    ``conditions`` maps a condition's name to a boolean mask of the test images it covers."""
+    from sklearn.metrics import f1_score
+
+    y_true, y_pred = np.asarray(y_true).astype(str), np.asarray(y_pred).astype(str)
+    out = {}
+    for name, mask in conditions.items():
+        mask = np.asarray(mask, dtype=bool)
+        if mask.any():
+            out[name] = {"macro_f1": round(float(f1_score(y_true[mask], y_pred[mask], average="macro")), 4),
+                         "images": int(mask.sum())}
+    return out

@@ -45,8 +45,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from PIL import Image
-from common import add_run_arguments, balanced_fashion_mnist, load_average, machine, now, require_fashion_mnist, \
-    versions, write_competition_folder, write_result
+from common import add_run_arguments, balanced_fashion_mnist, load_average, machine, macro_f1_by_condition, now, \
+    require_fashion_mnist, versions, write_competition_folder, write_result
 from sklearn.metrics import f1_score
 
 from pixelboard.options import split_list
@@ -110,6 +110,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--finetune", default="auto", choices=("auto", "yes", "no"),
                         help="also the fine-tuned configurations (auto: only when CUDA is available)")
     parser.add_argument("--pixels", type=int, default=64, help="side of the pixels the fine-tuned model sees")
+    parser.add_argument("--probe", type=int, default=200, help="training images the one command's shift probe embeds")
+    parser.add_argument("--one-command-project", choices=("own", "shared"), default="own",
+                        help="run the one command in a fresh project (own) or in the other configurations' (shared)")
     parser.add_argument("--configs", default="", help="comma-separated subset of the configurations [default: all]")
     add_run_arguments(parser, "robustness.json")
     return parser.parse_args(argv)
@@ -210,6 +213,13 @@ def run(args, root: Path) -> tuple[dict, dict]:
                              images=(data["damaged_dir"], data["damaged_csv"], args.damaged))
         r["damaged_test_macro_f1"] = damaged["test_macro_f1"]
         print(f"{config_name}: damaged test macro F1 {damaged['test_macro_f1']:.4f}", flush=True)
+    command = None
+    if "one_command" in split_list(args.configs) or not args.configs:
+        command = one_command(args, data, root)
+        command["test_f1_vs_upright"] = round(command["test_macro_f1"] / upright["test_macro_f1"], 4)
+        print(f"one command: test macro F1 {command['test_macro_f1']:.4f} ({command['test_f1_vs_upright']:.3f}x "
+              f"upright) in {command['total_seconds']:.0f} s; recipe views {command['recipe']['views']}, "
+              f"copies {command['recipe']['augment']}", flush=True)
     shift = None
     if needs_views and "plain" in configs:  # does `pixelboard shift` name the turn the test set went through?
         report = check_shift(project, "train", "test_plain", featurizer=args.backbone, seed=args.seed)
@@ -229,6 +239,7 @@ def run(args, root: Path) -> tuple[dict, dict]:
     return results, {"turns_0_90_180_270": data["turns"], "flipped": data["flipped"],
                      "upright_test_macro_f1_of_plain": upright["test_macro_f1"],
                      "canonicalizer_held_out_accuracy": canonical_accuracy, "shift_check": shift,
+                     "one_command": command,
                      "featurize_seconds": featurized}
 
 
@@ -266,8 +277,46 @@ def score_test(project: Project, data: dict, run_name: str, set_name: str, use_t
         # rot90+hflip and rot270+hflip are the diagonal reflections, which no product transform produces
         "test_accuracy_by_orientation": {o: round(float((g["target_true"] == g["target_pred"]).mean()), 4)
                                          for o, g in scored.groupby("orientation")},
+        "test_macro_f1_by_condition": macro_f1_by_condition(scored["target_true"], scored["target_pred"],
+                                                            orientation_conditions(scored["orientation"])),
         "predict_seconds": seconds,
     }
+
+
+def orientation_conditions(orientation: pd.Series) -> dict[str, np.ndarray]:
+    """Each turn (mirrored or not), and mirrored against not mirrored."""
+    turn = orientation.str.replace("+hflip", "", regex=False)
+    mirrored = orientation.str.endswith("+hflip").to_numpy()
+    return {**{f"turned {t[3:]}": (turn == t).to_numpy() for t in ("rot0", "rot90", "rot180", "rot270")},
+            "mirrored": mirrored, "not mirrored": ~mirrored}
+
+
+def one_command(args, data: dict, root: Path) -> dict:
+    """``Project.autopilot`` on the training folder and the turned test folder; the same backbone, blueprints
+    and blenders as the other configurations. ``--one-command-project shared`` runs it in their project
+    (their cached embeddings are reused: its seconds then count only what it computed anew), ``own`` in a
+    fresh one."""
+    import pixelboard
+
+    started = time.perf_counter()
+    out = root / "one_command.csv"
+    folder = root / ("project" if args.one_command_project == "shared" else "one_command")
+    result = pixelboard.Project(folder).autopilot(
+        data["train_dir"], data["train_csv"], test_images=data["test_dir"], test_labels=data["test_csv"], out=out,
+        backbones=[args.backbone], mode="quick", blueprints=split_list(args.blueprints),
+        blenders=split_list(args.blenders), seed=args.seed, jobs=args.jobs, device=args.device, probe=args.probe,
+        progress=not args.quiet)
+    seconds = round(time.perf_counter() - started, 1)
+    scored = pd.read_csv(out).merge(data["truth"], on="ID", suffixes=("_pred", "_true"))
+    assert len(scored) == args.test, "every test image must be predicted exactly once"
+    return {"description": "pixelboard autopilot --test-images: shift check + probe -> recipe -> featurize, "
+                           "leaderboard, deploy, predict", "recipe": result.recipe.to_json(), "tta_used": result.tta,
+            "model": result.deployed.model.model_id, "model_featurizer": result.board.best["featurizer"],
+            "commands": result.commands, "step_seconds": result.seconds, "total_seconds": seconds,
+            "project": args.one_command_project,
+            "test_macro_f1": round(float(f1_score(scored["target_true"], scored["target_pred"], average="macro")), 4),
+            "test_macro_f1_by_condition": macro_f1_by_condition(scored["target_true"], scored["target_pred"],
+                                                                orientation_conditions(scored["orientation"]))}
 
 
 def main(argv=None) -> int:
@@ -295,6 +344,7 @@ def main(argv=None) -> int:
             "cache": "one project; the embedding cache is shared, so later configurations reuse earlier embeddings",
         },
         "train_images": args.train, "test_images": args.test, "seed": args.seed,
+        "reduced": args.train < 2000 or args.test < 2000 or bool(args.configs),  # the protocol's full run: 2000/2000, all
         "backbone": args.backbone, "blueprints": split_list(args.blueprints), "blenders": split_list(args.blenders),
         "jobs": args.jobs, "augment": args.augment, "tta": args.tta,
         "results": results,

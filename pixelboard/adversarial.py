@@ -7,7 +7,10 @@ training are listed. Then each hypothesis about the shift is tried: the training
 under views drawn per image from a set (none, the 4 rotations, the 8 orientations, a flip, or any
 other view that ``featurize --views`` cached), and the hypothesis whose AUC falls closest to 0.5 is
 the one that best explains the difference ("the test set looks rotated by 90/180/270 and flipped"),
-with the options that answer it.
+with the options that answer it. With ``probe``, a sample of training images is also embedded under
+the 8 orientations (when the training set has no cached views) and under each damage family
+(``shift_probe.py``): blur, noise, JPEG, contrast, perspective, shadow, ink/paper, each scored by AUC
+and by the share of test images it explains.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from pixelboard.errors import PixelboardError
 from pixelboard.featurizers.augment import DIHEDRAL
 from pixelboard.leaderboard.shift import view_choice
 from pixelboard.project import Project
+from pixelboard.shift_probe import DamageHypothesis
 
 ALIKE_AUC = 0.6  # below this the sets are hard to tell apart: no shift worth acting on
 
@@ -44,6 +48,8 @@ class ShiftReport:
     auc: float
     least_like_training: list[tuple[str, float]]  # test id, P(test) out of fold
     hypotheses: list[Hypothesis] = field(default_factory=list)  # best explanation first
+    damage: list[DamageHypothesis] = field(default_factory=list)  # with a probe: best explanation first
+    probe_images: int = 0  # training images the probe embedded under the hypotheses (0: none)
 
     @property
     def shifted(self) -> bool:
@@ -53,7 +59,22 @@ class ShiftReport:
     def best(self) -> Hypothesis | None:
         return self.hypotheses[0] if self.hypotheses else None
 
+    @property
+    def damage_found(self) -> list[DamageHypothesis]:
+        """The damage families that explain a share of the test images worth acting on, largest first."""
+        if not self.shifted:
+            return []
+        return sorted((h for h in self.damage if h.explains), key=lambda h: (-h.share, h.family))
+
     def advice(self) -> str:
+        damage = self.damage_found
+        if damage:
+            kinds = ", ".join(f"{h.looks} ({h.share:.0%})" for h in damage)
+            return (f"test images look {kinds}: add damaged copies of those kinds (featurize --augment ...) — "
+                    f"`pixelboard autopilot --test-images ...` builds the recipe; views: {self._view_advice()}")
+        return self._view_advice()
+
+    def _view_advice(self) -> str:
         if not self.shifted:
             return "the test set looks like the training set: no shift-specific option needed"
         best = self.best
@@ -80,7 +101,9 @@ def adversarial_auc(train: np.ndarray, test: np.ndarray, seed: int = 0, folds: i
 
 
 def check_shift(project: Project, train_set: str = "train", test_set: str = "test", featurizer: str | None = None,
-                seed: int = 0, top: int = 10) -> ShiftReport:
+                seed: int = 0, top: int = 10, probe: int = 0, workers: int | None = None) -> ShiftReport:
+    """The shift report; ``probe`` > 0 embeds that many training images under the hypotheses (the
+    caller holds the project lock: the probe writes cache rows)."""
     name = featurizer or _default_featurizer(project, train_set, test_set)
     train = project.load_embeddings(train_set, name)
     test = project.load_embeddings(test_set, name)
@@ -89,16 +112,40 @@ def check_shift(project: Project, train_set: str = "train", test_set: str = "tes
     auc, p_test = adversarial_auc(train_X, test_X, seed)
     order = np.argsort(-p_test, kind="stable")[:top]
     report = ShiftReport(name, len(train_X), len(test_X), auc, [(test_ids[i], float(p_test[i])) for i in order])
-    report.hypotheses = _explain(project, train_set, name, test_X, seed)
+    try:
+        stack, sidecar = project.load_view_embeddings(train_set, name)
+        report.hypotheses = explain_views(stack, list(sidecar["views"]), test_X, seed)
+    except PixelboardError:
+        stack = None  # no cached views: the AUC alone is reported, unless the probe embeds a sample's views
+    if probe:
+        _probe(project, train_set, train, test_X, report, stack is None, probe, seed, workers)
     return report
 
 
-def _explain(project: Project, train_set: str, name: str, test_X: np.ndarray, seed: int) -> list[Hypothesis]:
-    try:
-        stack, sidecar = project.load_view_embeddings(train_set, name)
-    except PixelboardError:
-        return []  # no cached views: the AUC alone is reported
-    cached = list(sidecar["views"])
+def _probe(project, train_set, train, test_X, report: ShiftReport, views_needed: bool, size: int, seed: int,
+           workers: int | None) -> None:
+    from pixelboard.shift_probe import (ProbeEmbedder, damage_hypotheses, orientation_tags, training_sample,
+                                        view_stack)
+
+    sample = training_sample(project, train_set, train, size, seed)
+    # Decoded in this process: the AUC fits above ran scikit-learn's OpenMP code, after which a forked
+    # decode worker aborts when it runs OpenMP code itself (Augraphy's effects do).
+    embedder = ProbeEmbedder(project, train.sidecar, seed=seed, workers=0)
+    if views_needed:
+        stack, views = view_stack(embedder, sample)
+        report.hypotheses = explain_views(stack, views, test_X, seed)
+    from pixelboard.recipe import explained_views  # the orientations the recipe will cache
+
+    views = explained_views(report) if report.shifted else []
+    orientations = orientation_tags(len(sample.paths), views, seed)
+    base = embedder.embed(sample, orientations)
+    report.damage = damage_hypotheses(embedder, sample, base, orientations, test_X, seed,
+                                      lambda rows, test: adversarial_auc(rows, test, seed)[0])
+    report.probe_images = len(sample.paths)
+
+
+def explain_views(stack: np.ndarray, cached: list[str], test_X: np.ndarray, seed: int) -> list[Hypothesis]:
+    """The view hypotheses scored on ``stack`` (identity first, then ``cached`` views), best first."""
     candidates = {"not turned or flipped": []}
     if {"rot90", "rot180", "rot270"} <= set(cached):
         candidates["rotated by 90/180/270"] = ["rot90", "rot180", "rot270"]

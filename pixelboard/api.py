@@ -32,9 +32,9 @@ from pixelboard.errors import PixelboardError
 from pixelboard.leaderboard.view import Leaderboard
 from pixelboard.logs import SAY, run_log
 from pixelboard.options import (BACKENDS, DEFAULT_BACKBONES, DEFAULT_BLENDERS, DEFAULT_MAX_PIXELS,
-                                DEFAULT_MODE, DEFAULT_PRECISION, DEFAULT_PROJECT, DEFAULT_RUNTIME, LEADERBOARD_MODES,
-                                MAX_AUGMENT_COPIES, PRECISIONS, RESIZE_MODES, RUNTIMES, TABLE_FORMATS, Names,
-                                at_least, check_seed, one_of, resolve_jobs, split_list)
+                                DEFAULT_MODE, DEFAULT_PRECISION, DEFAULT_PROBE, DEFAULT_PROJECT, DEFAULT_RUNTIME,
+                                LEADERBOARD_MODES, MAX_AUGMENT_COPIES, PRECISIONS, RESIZE_MODES, RUNTIMES, TABLE_FORMATS,
+                                Names, at_least, check_seed, one_of, resolve_jobs, split_list)
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -47,6 +47,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from pixelboard.fitted import FittedModel
     from pixelboard.predict import Prediction
     from pixelboard.project import Project as ProjectFiles
+    from pixelboard.test_aware import TestAwareResult
 
 log = logging.getLogger(__name__)
 
@@ -331,7 +332,7 @@ class Project:
     def predict_images(self, images: str | os.PathLike, labels: str | os.PathLike | None = None, *,
                        id_column: str = "ID", target_column: str = "target", run: str = "leaderboard",
                        bundle: str | os.PathLike | None = None, set_name: str = "test", model: str | None = None,
-                       tta: Names = None, upright: bool = False, skip_bad_images: bool = False,
+                       tta: Names = None, upright: bool = False, align: bool = False, skip_bad_images: bool = False,
                        device: str = "auto", batch_size: int = 32, workers: int | None = None,
                        progress: bool = True) -> Prediction:
         """Predict ``images`` (a folder, or the images the ``labels`` CSV names, in its order) with the
@@ -346,6 +347,9 @@ class Project:
 
         if bundle and model:
             raise PixelboardError("--model chooses a row of a run; a --bundle holds one model already")
+        if bundle and align:
+            raise PixelboardError("--align moves the test embeddings to the training embeddings' statistics, which a "
+                                  "bundle does not hold; predict from the project instead")
         if bundle and upright:
             raise PixelboardError("--upright learns from the training images' views, which a bundle does not hold; "
                                   "predict from the project instead")
@@ -371,30 +375,78 @@ class Project:
             files.save_image_set(image_set)
             options = FeaturizeOptions(batch_size=batch_size, workers=workers, skip_bad_images=skip_bad_images,
                                        progress=progress)
-            canonicalizers = None
-            if upright:
+            canonicalizers, moments = None, None
+            if upright or align:
                 train_set = RunStore(files.run_dir(run)).config()["options"]["set_name"]
+            if upright:
                 canonicalizers = upright_canonicalizers(files, fitted, train_set)
+            if align:
+                from pixelboard.align import training_moments
+
+                moments = training_moments(files, fitted, train_set)
             prediction = predict(files, image_set, fitted, tta=tta_names, options=options, device=device,
-                                 upright=canonicalizers)
+                                 upright=canonicalizers, align=moments)
         log.info("predicted %d images with %s (%s; %s)", len(prediction.ids), fitted.model_id, fitted.label,
                  fitted.trained_on)
         return prediction
 
+    # --- the test-aware autopilot --------------------------------------------------------------------
+    def autopilot(self, images: str | os.PathLike, labels: str | os.PathLike | None = None, *,
+                  test_images: str | os.PathLike, test_labels: str | os.PathLike | None = None,
+                  out: str | os.PathLike = "submission.csv", meta: str | os.PathLike | None = None,
+                  id_column: str = "ID", target_column: str = "target", group_column: str | None = None,
+                  backbones: Names = DEFAULT_BACKBONES, run: str = "leaderboard", test_set: str = "test",
+                  metric: str = "macro_f1", mode: str = DEFAULT_MODE, blueprints: Names = None,
+                  blenders: Names = DEFAULT_BLENDERS, seed: int = 0, jobs: int | None = None,
+                  time_budget: float | None = None, probe: int = DEFAULT_PROBE, device: str = "auto",
+                  batch_size: int = 32, workers: int | None = None, input_size: int | None = None,
+                  random_weights: bool = False, progress: bool = True) -> TestAwareResult:
+        """The test-aware autopilot (``pixelboard autopilot``): featurize the training and test images, check
+        the shift (views and damage, ``probe`` training images under each hypothesis), turn the diagnosis
+        into a :class:`~pixelboard.recipe.Recipe` (views, damaged copies, invariant rows, validation views,
+        TTA), featurize for it, run the leaderboard ranked under the diagnosed views, deploy the best row
+        and write the submission to ``out``. The recipe, its reasons and the equivalent hand commands are
+        saved in ``<run>/recipe.json``. A test set like the training set gets the plain autopilot."""
+        from pixelboard.test_aware import run_test_aware
+
+        at_least(probe, 1, "probe")
+        check_seed(seed)
+        names = split_list(backbones)
+        featurize_options = {k: v for k, v in (("meta", meta), ("id_column", id_column),
+                                               ("target_column", target_column), ("group_column", group_column),
+                                               ("device", device), ("batch_size", batch_size), ("workers", workers),
+                                               ("input_size", input_size), ("random_weights", random_weights))
+                             if v is not None}
+        leaderboard_options = {"metric": metric, "mode": mode, "jobs": jobs, "time_budget": time_budget,
+                               "blueprints": blueprints, "blenders": blenders}
+        predict_options = {"id_column": id_column, "target_column": target_column, "device": device,
+                           "batch_size": batch_size, "workers": workers}
+        return run_test_aware(self, images, labels, test_images, test_labels, out, backbones=names, run=run,
+                              test_set=test_set, probe=probe, seed=seed, featurize_options=featurize_options,
+                              leaderboard_options=leaderboard_options, predict_options=predict_options,
+                              progress=progress)
+
     # --- shift ----------------------------------------------------------------------------------------
     def shift(self, *, train: str = "train", test: str = "test", featurizer: str | None = None, top: int = 10,
-              seed: int = 0, out: str | os.PathLike | None = None) -> ShiftReport:
+              seed: int = 0, probe: int = DEFAULT_PROBE, workers: int | None = None,
+              out: str | os.PathLike | None = None) -> ShiftReport:
         """Adversarial validation (``pixelboard shift``): how well training and test embeddings can be told
-        apart (ROC AUC, 0.5 = alike) and which view hypothesis explains the difference; the report is
-        also written to ``out`` as JSON when given."""
+        apart (ROC AUC, 0.5 = alike) and which view or damage hypothesis explains the difference. ``probe``
+        training images (0: none) are embedded under the 8 orientations and each damage family (cached);
+        the report is also written to ``out`` as JSON when given."""
         from dataclasses import asdict
 
         from pixelboard import atomic
         from pixelboard.adversarial import check_shift
 
-        report = check_shift(self.files, train, test, featurizer, seed=check_seed(seed), top=at_least(top, 1, "top"))
+        at_least(probe, 0, "probe")
+        files = self.files
+        with files.lock() if probe else contextlib.nullcontext():  # the probe writes cache rows
+            report = check_shift(files, train, test, featurizer, seed=check_seed(seed), top=at_least(top, 1, "top"), probe=probe,
+                                 workers=workers)
         if out:
-            atomic.write_json(out, {**asdict(report), "shifted": report.shifted, "advice": report.advice()})
+            atomic.write_json(out, {**asdict(report), "shifted": report.shifted, "advice": report.advice(),
+                                    "damage_found": [h.family for h in report.damage_found]})
         return report
 
 

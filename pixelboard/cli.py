@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from pixelboard.commands import (demo_cmd, deploy_cmd, document_cmd, featurize_cmd, leaderboard_cmd, listing,
+from pixelboard.commands import (autopilot_cmd, demo_cmd, deploy_cmd, document_cmd, featurize_cmd, leaderboard_cmd, listing,
                                  predict_cmd, report_cmd, shift_cmd)
 
 
@@ -25,6 +25,7 @@ main.add_command(deploy_cmd.deploy)
 main.add_command(predict_cmd.predict)
 main.add_command(deploy_cmd.export_model)
 main.add_command(shift_cmd.shift)
+main.add_command(autopilot_cmd.autopilot)
 main.add_command(report_cmd.report)
 main.add_command(document_cmd.document)
 main.add_command(demo_cmd.demo)

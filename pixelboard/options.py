@@ -28,6 +28,7 @@ RUNTIMES = ("torch", "onnx", "openvino")
 PRECISIONS = ("fp32", "bf16")
 DEFAULT_RUNTIME = "torch"
 DEFAULT_PRECISION = "fp32"
+DEFAULT_PROBE = 200  # pixelboard.shift_probe.DEFAULT_PROBE: training images shift embeds under each hypothesis
 BACKENDS = ("local", "ray")  # featurize and leaderboard --backend: featurizers/ray_backend.py,
 # leaderboard/ray_fits.py (the `ray` extra)
 

@@ -76,11 +76,13 @@ def load_run_model(store: RunStore, model: str | None = None) -> FittedModel:
 
 def predict(project: Project, image_set: ImageSet, model: FittedModel, *, tta: list[str] | None = None,
             options: FeaturizeOptions | None = None, device: str = "auto",
-            upright: dict[str, Canonicalizer] | None = None) -> Prediction:
+            upright: dict[str, Canonicalizer] | None = None, align: dict | None = None) -> Prediction:
     """Embed ``image_set`` with every featurizer ``model`` needs (cached in ``project``) and predict it.
 
     ``upright`` maps featurizer names to canonicalizers (:func:`upright_canonicalizers`): those
-    featurizers see each test image in the view that looks upright instead of as it comes.
+    featurizers see each test image in the view that looks upright instead of as it comes. ``align``
+    maps featurizer names to training moments (``align.training_moments``): those test rows are moved
+    to them first (``predict --align``).
     """
     augmentation_tags(list(tta or []), 1)  # unknown transform names fail before any featurizer is built
     # A copy: the caller's options are not changed by the TTA settings of this prediction.
@@ -92,6 +94,10 @@ def predict(project: Project, image_set: ImageSet, model: FittedModel, *, tta: l
             X, sources, bad = _embed(project, image_set, spec, options, device)
         else:
             X, sources, bad = _embed_upright(project, image_set, spec, canonicalizer, options, device)
+        if align and spec.name in align:
+            from pixelboard.align import align as align_rows
+
+            X = align_rows(X, align[spec.name])
         embedded[spec.name] = (X, sources)
         skipped.update(bad)
     keep = [i for i, f in enumerate(image_set.files) if f not in skipped]

@@ -32,6 +32,9 @@ from pixelboard.logs import printable
 @click.option("--upright", is_flag=True,
               help="Turn each test image to the view that looks upright first (a canonicalizer learned from the "
               "training images' own views: needs `featurize --views dihedral` on the training set).")
+@click.option("--align", is_flag=True,
+              help="Move the test embeddings to the training embeddings' per-column mean and spread first "
+              "(test-time alignment for damage or style shift; the test set is predicted as a whole).")
 @click.option("--skip-bad-images", is_flag=True,
               help="Leave unreadable images out of the submission (listed on stderr) instead of stopping.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
@@ -40,13 +43,14 @@ from pixelboard.logs import printable
 @logging_options
 @friendly_errors
 def predict(images, labels_csv, id_column, target_column, project_dir, run, bundle, set_name, out, model,
-            probabilities, tta, upright, skip_bad_images, device, batch_size, workers, quiet):
+            probabilities, tta, upright, align, skip_bad_images, device, batch_size, workers, quiet):
     """Predict images with a leaderboard model, its 100% refit or a bundle, and write a submission CSV."""
     from pixelboard import atomic
 
     prediction = Project(project_dir).predict_images(
         images, labels_csv, id_column=id_column, target_column=target_column, run=run, bundle=bundle,
-        set_name=set_name, model=model, tta=tta, upright=upright, skip_bad_images=skip_bad_images, device=device,
+        set_name=set_name, model=model, tta=tta, upright=upright, align=align, skip_bad_images=skip_bad_images,
+        device=device,
         batch_size=batch_size, workers=workers, progress=not quiet)
     for bad in prediction.skipped:
         click.echo(printable(f"skipped {bad['file']}: {bad['reason']} (not in the submission)"), err=True)
@@ -56,4 +60,5 @@ def predict(images, labels_csv, id_column, target_column, project_dir, run, bund
     leaf_names = ", ".join(fitted.featurizers())
     click.echo(f"predicted {len(frame):,} images with {fitted.model_id} ({fitted.label}, {leaf_names}; "
                f"{fitted.trained_on})" + (f" + TTA {tta}" if tta else "") + (" + upright" if upright else "")
+               + (" + aligned" if align else "")
                + f" -> {out}")
