@@ -24,6 +24,7 @@ def test_demo_workflow_on_the_bundled_sample(tmp_path):
                  "project/runs/leaderboard/report.html", "project/runs/leaderboard/label_issues.csv"):
         assert (out / name).is_file(), name
     assert "Leaderboard" in result.output and "submission:" in result.output and "insights report:" in result.output
+    assert "pixelboard autopilot --images data/train" in result.output.split("the same on your own data", 1)[1]
 
     submission = pd.read_csv(out / "submission.csv")
     test_ids = pd.read_csv(out / "test.csv")["ID"]

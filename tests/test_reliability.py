@@ -60,7 +60,7 @@ class Env:
 
     def leaderboard(self, *extra):
         return ["leaderboard", "--quiet", "--project", self.project, "--jobs", "1", "--folds", "2", "--mode", "quick",
-                "--blueprints", "majority,lr_l2,mlp", "--blenders", "avg", *extra]
+                "--blueprints", "majority,lr_l2,mlp,lightgbm", "--blenders", "avg", *extra]
 
     def featurize(self, *extra, images=None):
         return ["featurize", "--quiet", "--workers", "0", "--project", self.project, "--images",
@@ -76,7 +76,8 @@ class Env:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> tuple[Path, Path]:
-    """Featurized (grayscale20), a quick 2-fold leaderboard with an average blend, the blend deployed."""
+    """Featurized (grayscale20), a quick 2-fold leaderboard with an average blend, the blend deployed (the L2 LR is
+    the baseline there, which joins no blend unless greedy picks it: the MLP and LightGBM are the blend)."""
     base = tmp_path_factory.mktemp("trained")
     images = base / "images"
     for c, name in enumerate(CLASSES):

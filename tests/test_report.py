@@ -91,7 +91,10 @@ def test_report_has_every_section_and_finds_the_planted_problems(finished):
     ids = set(parsed(page).ids)
     rows = project.load_leaderboard().rows
     # One section per distinct model: a blend with the same members and scores as a detailed one is skipped.
-    top3, repeats = distinct_rows(rows, "macro_f1", 3)
+    # The recommended model first (it is the one beside the leaderboard), then the best distinct others.
+    from pixelboard.insights.report import _recommended_first
+
+    top3, repeats = distinct_rows(_recommended_first(rows), "macro_f1", 3)
     top3 = [r["id"] for r in top3]
     assert result.models == top3 and len(set(top3)) == 3
     for repeat, original in repeats.items():
@@ -131,8 +134,11 @@ def test_report_is_self_contained_and_linked_from_the_leaderboard(finished):
     assert sum(url.startswith("data:image/png") for url in links) > 20
     board = (result.path.parent / "leaderboard.html").read_text(encoding="utf-8")
     assert 'id="report-link" href="report.html"' in board
-    # A later leaderboard run keeps the link (the report is still there).
-    project.leaderboard(blueprints=["majority", "lr_l2", "lightgbm"], jobs=1, progress=False)
+    # A later leaderboard run keeps the link (the report is still there). The same options: the session's
+    # shared project must not change under the other tests.
+    from insights_project import LEADERBOARD
+
+    project.leaderboard(**LEADERBOARD)
     assert 'href="report.html"' in (result.path.parent / "leaderboard.html").read_text(encoding="utf-8")
 
 
@@ -286,14 +292,15 @@ def test_report_command_custom_output_and_errors(finished, tmp_path):
     assert {p.name for p in out.parent.iterdir()} == {"team.html", "label_issues.csv", "near_duplicates.csv",
                                                       "outliers.csv"}
     ids = set(parsed(out.read_text(encoding="utf-8")).ids)
-    best = project.load_leaderboard().rows
-    assert f"model-{best[0]['id']}" in ids and f"model-{best[1]['id']}" not in ids
+    leaderboard = project.load_leaderboard()
+    other = next(r for r in leaderboard.rows if r["id"] != leaderboard.best["id"])
+    assert f"model-{leaderboard.best['id']}" in ids and f"model-{other['id']}" not in ids  # --models 1: the recommended one
     board = (project.path / "runs" / "leaderboard" / "leaderboard.html").read_text(encoding="utf-8")
     link = Path(os.path.relpath(out, project.path / "runs" / "leaderboard")).as_posix()
     assert f'href="{link}"' in board  # the leaderboard page links to where the report went
     from pixelboard.leaderboard.export import write_tables
 
-    write_tables(best, "macro_f1", project.path / "runs" / "leaderboard", formats=("html",))  # back to report.html
+    write_tables(leaderboard.rows, "macro_f1", project.path / "runs" / "leaderboard", formats=("html",))  # back to report.html
 
     empty = CliRunner().invoke(main, ["report", "--project", str(tmp_path / "nothing")])
     assert empty.exit_code == 1 and empty.stderr.startswith("Error: no leaderboard in") and "Traceback" not in empty.output
@@ -376,3 +383,18 @@ def test_text_names_no_internal_files_and_numbers_keep_their_precision(finished)
     board = page[page.index('id="leaderboard-table"'):page.index("</table>", page.index('id="leaderboard-table"'))]
     holdout = re.findall(r'class="num">(\d+\.\d+)</td>', board)
     assert holdout and {len(v.split(".")[1]) for v in holdout} <= {2, 4}  # scores 4 digits, seconds 2
+
+
+def test_the_report_details_the_recommended_model_first_and_shows_a_locked_holdout_as_a_dash():
+    # Rank 1 can be a blend that does not beat its best member (not recommended), and screening rows'
+    # Holdout is locked (None): the overview must show the recommended model, the table a dash.
+    from pixelboard.insights.report import _recommended_first
+    from pixelboard.insights.report_html import table
+
+    blend = {"id": "B1", "kind": "blend", "beats_members": False}
+    lr = {"id": "M1", "kind": "model"}
+    stage = {"id": "M9", "kind": "stage"}
+    assert [r["id"] for r in _recommended_first([blend, lr, stage])] == ["M1", "B1", "M9"]
+    assert [r["id"] for r in _recommended_first([stage])] == ["M9"]  # nothing recommendable: as ranked
+    html = table(["Model ID", "Holdout"], [["M9", None], ["M1", 0.85]])
+    assert "None" not in html and ">\u2014</td>" in html and ">0.8500</td>" in html

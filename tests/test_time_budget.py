@@ -82,12 +82,18 @@ def test_a_budget_that_admits_nothing_is_a_one_line_error(embedding_project):
 
 
 def test_the_cli_says_what_the_budget_skipped(tmp_path):
-    root = write_embedding_project(tmp_path / "p", per_class=60, dims=64, featurizers=("f0", "f1", "f2"))
+    # A budget of two rows' prior estimate (what the first row is judged by, nothing being measured yet):
+    # the first row always starts, and six rows of real fits cannot all follow within it. (Half a warm
+    # run's time was the budget before: on a quiet machine that is less than the first row's prior, and
+    # nothing started.)
+    from pixelboard.leaderboard.budget import SAFETY, TASK_OVERHEAD, FitEstimator
+
+    featurizers = tuple(f"f{k}" for k in range(6))
+    root = write_embedding_project(tmp_path / "p", per_class=60, dims=64, featurizers=featurizers)
     args = ["leaderboard", "--project", str(root), "--quiet", "--jobs", "1", "--mode", "comprehensive",
             "--blueprints", "lr_l2", "--blenders", ""]
-    warm = CliRunner().invoke(main, args + ["--run", "warm"])
-    assert warm.exit_code == 0, warm.output
-    seconds = float(warm.output.split(" new model(s) fitted in ")[1].split(" s")[0])
-    cut = CliRunner().invoke(main, args + ["--time-budget", f"{seconds / 2:.3f}"])
+    fold_rows = int(3 * 60 * 0.8 * 0.8)
+    one_row = 5 * (SAFETY * FitEstimator().seconds("lr_l2", "f0", fold_rows, 64) + TASK_OVERHEAD)
+    cut = CliRunner().invoke(main, args + ["--time-budget", f"{2 * one_row:.3f}"])
     assert cut.exit_code == 0, cut.output
     assert "time budget of" in cut.output and "to resume" in cut.output and "Leaderboard" in cut.output

@@ -52,6 +52,16 @@ def demo(ctx, out, jobs, blueprints, verbose, quiet):
     click.echo(f"submission:        {submission}")
     if report is not None:
         click.echo(f"insights report:   {report}")
+    click.echo(OWN_DATA)
+
+
+# What the demo ran, for a folder of your own (the README's first screen says the same).
+OWN_DATA = """the same on your own data (images + train.csv with ID,target; a test folder + test.csv with ID):
+  pixelboard autopilot --images data/train --labels data/train.csv --test-images data/test --test-labels data/test.csv -o submission.csv
+or step by step:
+  pixelboard featurize --images data/train --labels data/train.csv
+  pixelboard leaderboard && pixelboard deploy
+  pixelboard predict --images data/test --labels data/test.csv -o submission.csv"""
 
 
 def _report(project: str, quiet: bool) -> Path | None:

@@ -64,7 +64,7 @@ def build_report(files: Project, run: str = "leaderboard", output: str | os.Path
         stages[name] = round(time.perf_counter() - begun, 2)
         log.info("report: %s in %.1f s", name, stages[name])
 
-    chosen, repeats = distinct_rows(data.rows, data.metric, models)
+    chosen, repeats = distinct_rows(_recommended_first(data.rows), data.metric, models)
     with stage("model insights"):
         from tqdm.auto import tqdm
 
@@ -142,6 +142,19 @@ def render_report(data: RunData, detailed: list[ModelSection], activations: Acti
     return h.page(f"pixelboard report — {data.run}", subtitle, nav, "\n".join(parts))
 
 
+def _recommended_first(rows: list[dict]) -> list[dict]:
+    """The ranked rows with the recommended one first: it is the model detailed beside the leaderboard
+    (rank 1 may be a blend that does not beat its best member, or a run may hold screening rows only)."""
+    from pixelboard.errors import PixelboardError
+    from pixelboard.leaderboard.table import recommended
+
+    try:
+        best = recommended(rows)
+    except PixelboardError:
+        return rows
+    return [best] + [row for row in rows if row is not best]
+
+
 def _rel(target: Path, output: Path) -> str:
     return Path(os.path.relpath(target.resolve(), output.resolve().parent)).as_posix()
 
@@ -169,8 +182,8 @@ def _leaderboard(data: RunData, detailed: set[str]) -> str:
                 value = (value, shown + badge)
             values.append(value)
         rows.append(values)
-    note = ('<p class="note">Ranked by Cross Validation; Holdout is shown, never used for ranking. Click a column '
-            "header to sort, type to filter. Rows with details below link to them.</p>")
+    note = ('<p class="note">Ranked by Cross Validation; Holdout is never used for ranking, and a screening row\'s '
+            "stays locked (\u2014). Click a column header to sort, type to filter. Rows with details below link to them.</p>")
     return h.section("leaderboard", "Leaderboard", note + h.table(
         headers, rows, table_id="leaderboard-table", raw=("Model ID",), digits={"Fit s": 2, "Predict s": 2},
         filterable=True))

@@ -20,7 +20,9 @@ esc = html.escape
 
 
 def cell(value, digits: int = 4) -> tuple[str, str]:
-    """``(sort key, shown text)`` of a table value."""
+    """``(sort key, shown text)`` of a table value; None is a value withheld (a locked Holdout): a dash."""
+    if value is None:
+        return ("", "\u2014")
     if isinstance(value, bool):
         return (str(int(value)), "yes" if value else "")
     if isinstance(value, float):

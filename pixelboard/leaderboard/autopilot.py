@@ -72,7 +72,8 @@ class Candidate:
 
     @property
     def is_baseline(self) -> bool:
-        return self.blueprint == BASELINE[0] and self.featurizer.startswith(BASELINE[1])
+        # grayscale20 itself: its view-pooled variants (grayscale20+d4mean) are other featurizers, not the baseline
+        return self.blueprint == BASELINE[0] and self.featurizer == BASELINE[1]
 
 
 @dataclass(frozen=True)
