@@ -72,7 +72,10 @@ def run_test_aware(project, images, labels, test_images, test_labels, out, *, ba
     # forked now aborts ("fork() called from a process already using GNU OpenMP") as soon as it runs OpenMP
     # code itself (Augraphy's effects do), so the images are decoded in this process.
     featurize_options["workers"], predict_options["workers"] = 0, 0
-    log.info("shift: train-vs-test AUC %.3f; recipe:\n%s", report.auc, recipe.describe(), extra=SAY)
+    # One record per line: messages escape control characters (a newline would print as "\n").
+    log.info("shift: train-vs-test AUC %.3f; recipe:", report.auc, extra=SAY)
+    for line in recipe.describe().splitlines():
+        log.info("%s", line, extra=SAY)
     lap("shift")
     if not recipe.plain:
         project.featurize(images, labels, backbones=backbones, seed=seed, progress=progress, views=recipe.views or None,
@@ -82,7 +85,7 @@ def run_test_aware(project, images, labels, test_images, test_labels, out, *, ba
     board = project.leaderboard(run=run, seed=seed, validate_under=recipe.validate_under or None, progress=progress,
                                 **(leaderboard_options or {}))
     lap("leaderboard")
-    deployed = project.deploy(run=run, jobs=(leaderboard_options or {}).get("jobs"))
+    deployed = project.deploy(run=run, jobs=(leaderboard_options or {}).get("jobs"), progress=progress)
     tta = [] if invariant_to(deployed.model, recipe.tta) else list(recipe.tta)
     lap("deploy")
     submission = project.predict(test_images, test_labels, out=out, run=run, set_name=test_set, tta=tta or None,

@@ -183,6 +183,8 @@ def test_autopilot_on_a_clean_test_set_is_the_plain_autopilot(image_sets):
     recipe = json.loads((project / "runs" / "leaderboard" / "recipe.json").read_text())
     assert recipe["plain"] and recipe["augment"] == [] and recipe["views"] == []
     assert "the plain autopilot" in output
+    # one line per reason (an escaped newline would print as a literal backslash-n), and --quiet: no bars
+    assert "\\n" not in output and "refit on 100%" not in output, output
     # the same submission as the plain workflow by hand
     plain, sub = root / "plain", root / "plain.csv"
     common = ["--project", str(plain), "--quiet"]
