@@ -33,8 +33,8 @@ log = logging.getLogger(__name__)
 REPORT_NAME = "report.html"
 CSV_NAMES = {"label_issues": "label_issues.csv", "near_duplicates": "near_duplicates.csv", "outliers": "outliers.csv"}
 LEADERBOARD_FIRST = ("Rank", "Model ID", "Blueprint", "Featurizer", "Cross Validation", "CV Std", "Holdout")
-MAX_LISTED = 60
-SHOWN = 10  # of them in view; the rest behind "show more"  # rows of each data-quality list shown with thumbnails (the CSVs hold them all)
+MAX_LISTED = 60  # rows of each data-quality list shown with thumbnails (the CSVs hold them all)
+SHOWN = 10  # of those in view; the rest behind "show more"
 
 
 @dataclass(frozen=True)
@@ -145,7 +145,6 @@ def render_report(data: RunData, detailed: list[ModelSection], activations: Acti
 def _recommended_first(rows: list[dict]) -> list[dict]:
     """The ranked rows with the recommended one first: it is the model detailed beside the leaderboard
     (rank 1 may be a blend that does not beat its best member, or a run may hold screening rows only)."""
-    from pixelboard.errors import PixelboardError
     from pixelboard.leaderboard.table import recommended
 
     try:

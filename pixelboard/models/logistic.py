@@ -12,7 +12,7 @@ import inspect
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
-from sklearn.metrics import get_scorer, make_scorer
+from sklearn.metrics import f1_score, get_scorer, make_scorer
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -77,9 +77,10 @@ class TunedLogisticRegression(ArgmaxPredictMixin, ClassifierMixin, BaseEstimator
                 model = LogisticRegression(C=self.fallback_C, max_iter=self.max_iter, tol=self.tol,
                                            class_weight=weights[0]).fit(scaled, y_enc)
             else:
+                keywords = _version_keywords(self.scoring, len(self.classes_))
                 models = [LogisticRegressionCV(
                     Cs=list(self.Cs), cv=splits, class_weight=weight, max_iter=self.max_iter, tol=self.tol,
-                    **_version_keywords(self.scoring, len(self.classes_)),
+                    **keywords,
                 ).fit(scaled, y_enc) for weight in weights]
                 # More than one class weighting: keep the one whose inner out-of-fold macro F1 is best.
                 scores = [_inner_macro_f1(m, scaled, y_enc, splits) for m in models] if len(models) > 1 else [0.0]
@@ -141,8 +142,6 @@ def _class_weights(option, y) -> list:
 def _inner_macro_f1(model, X, y, splits) -> float:
     """Macro F1 of the inner folds' models at the chosen C, from the coefficient paths the search kept
     (no refit): each fold's model predicts that fold's held-out rows."""
-    from sklearn.metrics import f1_score
-
     scores, coefs = _search_paths(model)
     best = int(np.argmax(scores.mean(axis=0)))
     predicted = np.empty_like(y)
